@@ -1,0 +1,81 @@
+{{/*
+corral.groups.names: the enabled model group names, sorted, one per line.
+Usage: {{ range $name := include "corral.groups.names" $ | splitList "\n" | compact }}
+*/}}
+{{- define "corral.groups.names" -}}
+{{- range $name, $group := .Values.modelGroups -}}
+{{- $enabled := $.Values.modelGroupDefaults.enabled -}}
+{{- if and (kindIs "map" $group) (hasKey $group "enabled") -}}{{- $enabled = $group.enabled -}}{{- end -}}
+{{- if $enabled }}
+{{ $name }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+corral.groups.profiles: every GPU profile, presets/gpus.yaml with the gpuProfiles value over it.
+Usage: {{ $profiles := include "corral.groups.profiles" $ | fromYaml }}
+*/}}
+{{- define "corral.groups.profiles" -}}
+{{- toYaml (mustMergeOverwrite (.Files.Get "presets/gpus.yaml" | fromYaml) (deepCopy .Values.gpuProfiles)) -}}
+{{- end -}}
+
+{{/*
+corral.groups.resolve: one model group with everything a template needs worked out:
+  values      modelGroupDefaults with the group's own keys over it (maps merge, lists replace,
+              an explicit false/0 wins: mergeOverwrite, never merge)
+  preset      the engine preset with the group's image/command/port/paths over it ({} if unknown)
+  profile     the GPU profile ({} when gpus.type is empty or unknown)
+  servedName  canonical served name; servedNames: what the engine itself is told to serve
+  model       source (hf | pvc | image), id (hf), claim and subPath (pvc), ref (what the engine loads)
+  fullname    the name of the group's objects
+Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fromYaml }}
+*/}}
+{{- define "corral.groups.resolve" -}}
+{{- $ctx := .ctx -}}
+{{- $raw := index $ctx.Values.modelGroups .name | default dict -}}
+{{- $v := mustMergeOverwrite (deepCopy $ctx.Values.modelGroupDefaults) (deepCopy $raw) -}}
+{{- $preset := dict -}}
+{{- $presetFile := $ctx.Files.Get (printf "presets/engines/%s.yaml" (toString $v.engine)) -}}
+{{- if and $v.engine $presetFile -}}
+{{- $preset = $presetFile | fromYaml -}}
+{{- $image := $v.image | default dict -}}
+{{- $_ := set $preset "image" (dict
+      "repository" ($image.repository | default $preset.image.repository)
+      "tag" (toString ($image.tag | default $preset.image.tag))
+      "pullPolicy" ($image.pullPolicy | default "IfNotPresent")) -}}
+{{- with $v.command }}{{ $_ := set $preset "command" . }}{{ end -}}
+{{- with $v.port }}{{ $_ := set $preset "port" . }}{{ end -}}
+{{- with $v.healthPath }}{{ $_ := set $preset.health "path" . }}{{ end -}}
+{{- with $v.metricsPath }}{{ $_ := set $preset.metrics "path" . }}{{ end -}}
+{{- end -}}
+{{- $profiles := include "corral.groups.profiles" $ctx | fromYaml -}}
+{{- $profile := dict -}}
+{{- if and $v.gpus.type (hasKey $profiles $v.gpus.type) -}}
+{{- $profile = index $profiles $v.gpus.type -}}
+{{- end -}}
+{{- $model := dict "source" "image" "ref" (toString $v.model) -}}
+{{- $modelStr := toString $v.model -}}
+{{- if hasPrefix "hf://" $modelStr -}}
+{{- $id := trimPrefix "hf://" $modelStr -}}
+{{- $model = dict "source" "hf" "id" $id "ref" $id -}}
+{{- else if hasPrefix "pvc://" $modelStr -}}
+{{- $parts := splitn "/" 2 (trimPrefix "pvc://" $modelStr) -}}
+{{- $sub := $parts._1 | default "" -}}
+{{- $model = dict "source" "pvc" "claim" $parts._0 "subPath" $sub "ref" (printf "/model-source/%s" $sub | trimSuffix "/") -}}
+{{- end -}}
+{{- $servedName := $v.servedName | default .name -}}
+{{- $servedNames := list $servedName -}}
+{{- if eq (toString $preset.servedNames) "multiple" -}}
+{{- $servedNames = concat $servedNames ($v.aliases | default list) -}}
+{{- end -}}
+{{- toYaml (dict
+      "name" .name
+      "fullname" (printf "%s-%s" (include "corral.names.fullname" $ctx) .name)
+      "values" $v
+      "preset" $preset
+      "profile" $profile
+      "servedName" $servedName
+      "servedNames" $servedNames
+      "model" $model) -}}
+{{- end -}}

@@ -1,0 +1,233 @@
+{{/*
+corral.pod.template: the pod template of a model group, shared by every workload kind.
+Usage: {{ include "corral.pod.template" (dict "ctx" $ "group" $g) | nindent 4 }}
+*/}}
+{{- define "corral.pod.template" -}}
+{{- $ctx := .ctx -}}
+{{- $g := .group -}}
+{{- $v := $g.values -}}
+{{- $p := $g.preset -}}
+metadata:
+  labels:
+    {{- include "corral.labels.group" . | nindent 4 }}
+    {{- with $v.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $v.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- include "corral.pod.serviceAccount" $g | nindent 2 }}
+  automountServiceAccountToken: {{ $v.automountServiceAccountToken }}
+  {{- with $v.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with $v.runtimeClassName }}
+  runtimeClassName: {{ . }}
+  {{- end }}
+  {{- with $v.podSecurityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ int $v.terminationGracePeriodSeconds }}
+  {{- $nodeSelector := dict -}}
+  {{- with $g.profile.product }}{{ $_ := set $nodeSelector "nvidia.com/gpu.product" . }}{{ end -}}
+  {{- $nodeSelector = mustMergeOverwrite $nodeSelector ($v.nodeSelector | default dict) }}
+  {{- with $nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with concat ($g.profile.tolerations | default list) ($v.tolerations | default list) }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- if include "corral.engine.downloads" $g }}
+  initContainers:
+    {{- include "corral.pod.download" . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: engine
+      image: {{ printf "%s:%s" $p.image.repository $p.image.tag | quote }}
+      imagePullPolicy: {{ $p.image.pullPolicy }}
+      command:
+        {{- toYaml $p.command | nindent 8 }}
+      {{- with include "corral.engine.args" $g | fromYamlArray }}
+      args:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      ports:
+        - name: http
+          containerPort: {{ int $p.port }}
+          protocol: TCP
+      {{- with include "corral.engine.env" . | fromYamlArray }}
+      env:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.envFrom }}
+      envFrom:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- include "corral.pod.probes" $g | nindent 6 }}
+      {{- if gt (int $v.preStopSleepSeconds) 0 }}
+      lifecycle:
+        preStop:
+          sleep:
+            seconds: {{ int $v.preStopSleepSeconds }}
+      {{- end }}
+      {{- with include "corral.pod.resources" $g | fromYaml }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.securityContext }}
+      securityContext:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      volumeMounts:
+        {{- include "corral.pod.volumeMounts" $g | nindent 8 }}
+  volumes:
+    {{- include "corral.pod.volumes" $g | nindent 4 }}
+{{- end -}}
+
+{{/*
+corral.pod.serviceAccount: serviceAccountName of a group's pods.
+Usage: {{ include "corral.pod.serviceAccount" $g }}
+*/}}
+{{- define "corral.pod.serviceAccount" -}}
+{{- $sa := .values.serviceAccount -}}
+serviceAccountName: {{ $sa.name | default (ternary .fullname "default" $sa.create) }}
+{{- end -}}
+
+{{/*
+corral.pod.download: the init container that fetches an hf:// model at its pinned revision into
+the cache, so the engine starts from local disk.
+Usage: {{ include "corral.pod.download" (dict "ctx" $ "group" $g) }}
+*/}}
+{{- define "corral.pod.download" -}}
+{{- $g := .group -}}
+{{- $v := $g.values -}}
+{{- $img := $v.download.image -}}
+{{- $cmd := list "hf" "download" $g.model.id -}}
+{{- with $v.revision }}{{ $cmd = concat $cmd (list "--revision" (toString .)) }}{{ end -}}
+- name: download
+  image: {{ printf "%s:%s" ($img.repository | default $g.preset.image.repository) (toString ($img.tag | default $g.preset.image.tag)) | quote }}
+  imagePullPolicy: {{ $g.preset.image.pullPolicy }}
+  command:
+    {{- toYaml $cmd | nindent 4 }}
+  env:
+    {{- include "corral.engine.hfEnv" . | nindent 4 }}
+    - name: HF_HUB_DISABLE_TELEMETRY
+      value: "1"
+  {{- with $v.download.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.securityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    - name: cache
+      mountPath: {{ $v.cache.mountPath }}
+{{- end -}}
+
+{{/*
+corral.pod.probes: startup, readiness and liveness probes on the preset's health path (httpGet:
+some engines accept TCP long before they can serve). The startup probe allows
+probes.startupTimeoutSeconds for the model to load.
+Usage: {{ include "corral.pod.probes" $g }}
+*/}}
+{{- define "corral.pod.probes" -}}
+{{- $pr := .values.probes -}}
+{{- $period := int $pr.periodSeconds -}}
+{{- $timeout := int ($pr.timeoutSeconds | default .preset.health.timeoutSeconds) -}}
+{{- $get := dict "httpGet" (dict "path" .preset.health.path "port" "http") -}}
+{{- $common := dict "periodSeconds" $period "timeoutSeconds" $timeout -}}
+startupProbe:
+  {{- toYaml (merge (dict "failureThreshold" (div (add (int $pr.startupTimeoutSeconds) (sub $period 1)) $period)) $get $common) | nindent 2 }}
+readinessProbe:
+  {{- toYaml (merge (dict "failureThreshold" (int $pr.readinessFailureThreshold)) $get $common) | nindent 2 }}
+livenessProbe:
+  {{- toYaml (merge (dict "failureThreshold" (int $pr.livenessFailureThreshold)) $get $common) | nindent 2 }}
+{{- end -}}
+
+{{/*
+corral.pod.resources: the group's resources with the GPU limit from gpus.count and its profile.
+Usage: {{ include "corral.pod.resources" $g | fromYaml }}
+*/}}
+{{- define "corral.pod.resources" -}}
+{{- $res := deepCopy (.values.resources | default dict) -}}
+{{- $resource := "nvidia.com/gpu" -}}
+{{- if hasKey .profile "resourceName" }}{{ $resource = .profile.resourceName }}{{ end -}}
+{{- if and $resource (gt (int .values.gpus.count) 0) -}}
+{{- $limits := $res.limits | default dict -}}
+{{- $_ := set $limits $resource (int .values.gpus.count) -}}
+{{- $_ := set $res "limits" $limits -}}
+{{- end -}}
+{{- toYaml $res -}}
+{{- end -}}
+
+{{/*
+corral.pod.volumeMounts: /dev/shm, the model cache and a pvc:// model source.
+Usage: {{ include "corral.pod.volumeMounts" $g }}
+*/}}
+{{- define "corral.pod.volumeMounts" -}}
+- name: dshm
+  mountPath: /dev/shm
+{{- if ne .values.cache.type "none" }}
+- name: cache
+  mountPath: {{ .values.cache.mountPath }}
+{{- end }}
+{{- if eq .model.source "pvc" }}
+- name: model-source
+  mountPath: /model-source
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/*
+corral.pod.volumes: the volumes behind corral.pod.volumeMounts.
+Usage: {{ include "corral.pod.volumes" $g }}
+*/}}
+{{- define "corral.pod.volumes" -}}
+{{- $c := .values.cache -}}
+- name: dshm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .values.shmSize }}
+{{- if eq $c.type "pvc" }}
+- name: cache
+  persistentVolumeClaim:
+    claimName: {{ .fullname }}-cache
+{{- else if eq $c.type "existingClaim" }}
+- name: cache
+  persistentVolumeClaim:
+    claimName: {{ $c.existingClaim }}
+{{- else if eq $c.type "hostPath" }}
+- name: cache
+  hostPath:
+    path: {{ $c.hostPath }}
+    type: DirectoryOrCreate
+{{- else if eq $c.type "emptyDir" }}
+- name: cache
+  emptyDir: {}
+{{- end }}
+{{- if eq .model.source "pvc" }}
+- name: model-source
+  persistentVolumeClaim:
+    claimName: {{ .model.claim }}
+    readOnly: true
+{{- end }}
+{{- end -}}

@@ -1,0 +1,1 @@
+"""Corral: compose, check and render model-serving stacks for the Corral chart."""
