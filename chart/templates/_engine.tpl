@@ -17,14 +17,14 @@ Usage: {{ include "corral.engine.args" $g | fromYamlArray }}
 {{- end -}}
 {{- with $f.host }}{{ $args = append $args (printf "%s=0.0.0.0" .) }}{{ end -}}
 {{- with $f.port }}{{ $args = append $args (printf "%s=%d" . (int $p.port)) }}{{ end -}}
-{{- if $f.servedName -}}
+{{- if and $f.servedName (ne $p.servedNames "none") -}}
 {{- if eq $p.servedNames "multiple" -}}
 {{- $args = concat $args (list $f.servedName) .servedNames -}}
 {{- else -}}
 {{- $args = append $args (printf "%s=%s" $f.servedName .servedName) -}}
 {{- end -}}
 {{- end -}}
-{{- if and $v.revision $f.revision (eq .model.source "hf") -}}
+{{- if and $v.revision $f.revision (eq .model.source "hf") (not .download) -}}
 {{- $args = append $args (printf "%s=%s" $f.revision (toString $v.revision)) -}}
 {{- end -}}
 {{- with $f.tensor }}{{ $args = append $args (printf "%s=%d" . (int $v.parallelism.tensor)) }}{{ end -}}
@@ -50,6 +50,9 @@ Usage: {{ include "corral.engine.args" $g | fromYamlArray }}
 {{- $pc := index ($p.prefixCaching | default dict) (toString $s.prefixCaching) | default dict -}}
 {{- $args = concat $args ($pc.args | default list) -}}
 {{- end -}}
+{{- with $p.configFile -}}
+{{- $args = append $args (printf "%s=/etc/corral/engine/config.yaml" .flag) -}}
+{{- end -}}
 {{- $args = concat $args ($p.fixedArgs | default list) ($v.extraArgs | default list) -}}
 {{- toYaml $args -}}
 {{- end -}}
@@ -65,7 +68,7 @@ Usage: {{ include "corral.engine.env" (dict "ctx" $ "group" $g) | fromYamlArray 
 {{- $v := $g.values -}}
 {{- $p := $g.preset -}}
 {{- $env := include "corral.engine.hfEnv" . | fromYamlArray -}}
-{{- if and (eq $g.model.source "hf") (include "corral.engine.downloads" $g) -}}
+{{- if $g.download -}}
 {{- $env = append $env (dict "name" "HF_HUB_OFFLINE" "value" "1") -}}
 {{- end -}}
 {{- with $p.startupTimeoutEnv -}}
@@ -103,12 +106,4 @@ Usage: {{ include "corral.engine.hfEnv" (dict "ctx" $ "group" $g) | fromYamlArra
 {{- $env = append $env (dict "name" "HF_TOKEN" "valueFrom" (dict "secretKeyRef" $ref)) -}}
 {{- end -}}
 {{- toYaml $env -}}
-{{- end -}}
-
-{{/*
-corral.engine.downloads: "true" when the group fetches its hf:// model in an init container.
-Usage: {{ if include "corral.engine.downloads" $g }}
-*/}}
-{{- define "corral.engine.downloads" -}}
-{{- if and .values.download.enabled (eq .model.source "hf") (ne .values.cache.type "none") -}}true{{- end -}}
 {{- end -}}

@@ -27,7 +27,10 @@ corral.groups.resolve: one model group with everything a template needs worked o
   preset      the engine preset with the group's image/command/port/paths over it ({} if unknown)
   profile     the GPU profile ({} when gpus.type is empty or unknown)
   servedName  canonical served name; servedNames: what the engine itself is told to serve
-  model       source (hf | pvc | image), id (hf), claim and subPath (pvc), ref (what the engine loads)
+  model       source (hf | pvc | image), id (hf), claim and subPath (pvc), ref (what the engine
+              loads: the downloaded directory when download is on, else the hf id or a path)
+  download    true when an init container fetches the hf:// model into the cache (model.dir)
+  engineConfig  content of the engine's options file ({} when the engine has none)
   fullname    the name of the group's objects
 Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fromYaml }}
 */}}
@@ -64,6 +67,20 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
 {{- $sub := $parts._1 | default "" -}}
 {{- $model = dict "source" "pvc" "claim" $parts._0 "subPath" $sub "ref" (printf "/model-source/%s" $sub | trimSuffix "/") -}}
 {{- end -}}
+{{- $download := and $v.download.enabled (eq $model.source "hf") (ne $v.cache.type "none") -}}
+{{- if $download -}}
+{{- $dir := printf "%s/models/%s/%s" (trimSuffix "/" $v.cache.mountPath) $model.id (toString ($v.revision | default "main")) -}}
+{{- $_ := set $model "ref" $dir -}}
+{{- end -}}
+{{- $engineConfig := dict -}}
+{{- with $preset.configFile -}}
+{{- $engineConfig = deepCopy .content -}}
+{{- if not (kindIs "invalid" $v.settings.prefixCaching) -}}
+{{- $pc := index ($preset.prefixCaching | default dict) (toString $v.settings.prefixCaching) | default dict -}}
+{{- $engineConfig = mustMergeOverwrite $engineConfig (deepCopy ($pc.config | default dict)) -}}
+{{- end -}}
+{{- $engineConfig = mustMergeOverwrite $engineConfig (deepCopy ($v.engineConfig | default dict)) -}}
+{{- end -}}
 {{- $servedName := $v.servedName | default .name -}}
 {{- $servedNames := list $servedName -}}
 {{- if eq (toString $preset.servedNames) "multiple" -}}
@@ -77,5 +94,7 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
       "profile" $profile
       "servedName" $servedName
       "servedNames" $servedNames
-      "model" $model) -}}
+      "model" $model
+      "download" $download
+      "engineConfig" $engineConfig) -}}
 {{- end -}}

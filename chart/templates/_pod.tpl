@@ -13,7 +13,12 @@ metadata:
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- with $v.podAnnotations }}
+  {{- $annotations := dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString (int $p.port)) "prometheus.io/path" $p.metrics.path }}
+  {{- $annotations = mustMergeOverwrite $annotations (deepCopy ($v.podAnnotations | default dict)) }}
+  {{- with $g.engineConfig }}
+  {{- $_ := set $annotations "checksum/engine-config" (toYaml . | sha256sum) }}
+  {{- end }}
+  {{- with $annotations }}
   annotations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
@@ -37,6 +42,7 @@ spec:
   terminationGracePeriodSeconds: {{ int $v.terminationGracePeriodSeconds }}
   {{- $nodeSelector := dict -}}
   {{- with $g.profile.product }}{{ $_ := set $nodeSelector "nvidia.com/gpu.product" . }}{{ end -}}
+  {{- $nodeSelector = mustMergeOverwrite $nodeSelector (deepCopy ($g.profile.nodeSelector | default dict)) -}}
   {{- $nodeSelector = mustMergeOverwrite $nodeSelector ($v.nodeSelector | default dict) }}
   {{- with $nodeSelector }}
   nodeSelector:
@@ -54,7 +60,7 @@ spec:
   topologySpreadConstraints:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if include "corral.engine.downloads" $g }}
+  {{- if $g.download }}
   initContainers:
     {{- include "corral.pod.download" . | nindent 4 }}
   {{- end }}
@@ -111,8 +117,9 @@ serviceAccountName: {{ $sa.name | default (ternary .fullname "default" $sa.creat
 {{- end -}}
 
 {{/*
-corral.pod.download: the init container that fetches an hf:// model at its pinned revision into
-the cache, so the engine starts from local disk.
+corral.pod.download: the init container that fetches an hf:// model at its pinned revision into a
+directory of its own in the cache (skipping files already there), so the engine starts from local
+disk and never needs the Hub or a revision flag of its own.
 Usage: {{ include "corral.pod.download" (dict "ctx" $ "group" $g) }}
 */}}
 {{- define "corral.pod.download" -}}
@@ -121,6 +128,7 @@ Usage: {{ include "corral.pod.download" (dict "ctx" $ "group" $g) }}
 {{- $img := $v.download.image -}}
 {{- $cmd := list "hf" "download" $g.model.id -}}
 {{- with $v.revision }}{{ $cmd = concat $cmd (list "--revision" (toString .)) }}{{ end -}}
+{{- $cmd = concat $cmd (list "--local-dir" $g.model.ref) -}}
 - name: download
   image: {{ printf "%s:%s" ($img.repository | default $g.preset.image.repository) (toString ($img.tag | default $g.preset.image.tag)) | quote }}
   imagePullPolicy: {{ $g.preset.image.pullPolicy }}
@@ -195,6 +203,11 @@ Usage: {{ include "corral.pod.volumeMounts" $g }}
   mountPath: /model-source
   readOnly: true
 {{- end }}
+{{- if .engineConfig }}
+- name: engine-config
+  mountPath: /etc/corral/engine
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -229,5 +242,10 @@ Usage: {{ include "corral.pod.volumes" $g }}
   persistentVolumeClaim:
     claimName: {{ .model.claim }}
     readOnly: true
+{{- end }}
+{{- if .engineConfig }}
+- name: engine-config
+  configMap:
+    name: {{ .fullname }}-engine
 {{- end }}
 {{- end -}}

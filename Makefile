@@ -1,0 +1,66 @@
+# Corral: one interface for people and CI. `make help` lists the targets.
+include ci/versions.env
+
+SHELL      := bash
+.SHELLFLAGS := -euo pipefail -c
+TOOLS      := .tools/bin
+HELM       := $(TOOLS)/helm
+HELM3      := $(TOOLS)/helm3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+EXAMPLES   := $(sort $(wildcard examples/*.yaml))
+RELEASE    := llm
+NAMESPACE  := corral
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: tools venv ## Install every pinned tool into .tools/ and the Python venv into .venv/
+
+.PHONY: tools
+tools: ## Build Helm 4, Helm 3 and the helm-unittest plugin (cached by version)
+	bash ci/setup-tools.sh
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the Python venv with the corral package (editable) and test deps
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+.PHONY: test
+test: lint unittest golden-check kube-validate pytest ## Everything CI runs
+
+.PHONY: lint
+lint: ## helm lint --strict on the chart with each example (Helm 4 and Helm 3)
+	for f in $(EXAMPLES); do $(HELM) lint --strict chart -f $$f --quiet; $(HELM3) lint --strict chart -f $$f --quiet; done
+
+.PHONY: unittest
+unittest: ## helm-unittest suites under Helm 4 and Helm 3
+	$(HELM) unittest --strict --file 'tests/**/*_test.yaml' chart
+	$(HELM3) unittest --strict --file 'tests/**/*_test.yaml' chart
+
+.PHONY: golden
+golden: ## Rewrite the golden renders in tests/golden/
+	$(PY) ci/golden.py write
+
+.PHONY: golden-check
+golden-check: ## Fail when a render differs from its golden
+	$(PY) ci/golden.py check
+
+.PHONY: kube-validate
+kube-validate: ## Validate every golden render against Kubernetes $(KUBE_VALIDATE_MIN)-$(KUBE_VALIDATE_MAX) schemas (strict)
+	$(PY) ci/kube_validate.py --min $(KUBE_VALIDATE_MIN) --max $(KUBE_VALIDATE_MAX) tests/golden/*.yaml
+
+.PHONY: pytest
+pytest: ## Python tests
+	$(PY) -m pytest -q
+
+.PHONY: clean
+clean: ## Remove the toolchain and the venv
+	rm -rf .tools $(VENV)
