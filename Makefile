@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 .PHONY: test
-test: lint unittest golden-check kube-validate pytest ## Everything CI runs
+test: lint unittest golden-check kube-validate python-lint pytest ## Everything CI runs
 
 .PHONY: lint
 lint: ## helm lint --strict on the chart with each example (Helm 4 and Helm 3)
@@ -56,6 +56,12 @@ golden-check: ## Fail when a render differs from its golden
 .PHONY: kube-validate
 kube-validate: ## Validate every golden render against Kubernetes $(KUBE_VALIDATE_MIN)-$(KUBE_VALIDATE_MAX) schemas (strict)
 	$(PY) ci/kube_validate.py --min $(KUBE_VALIDATE_MIN) --max $(KUBE_VALIDATE_MAX) tests/golden/*.yaml
+
+.PHONY: python-lint
+python-lint: ## ruff (lint and format) and mypy --strict on the Python code
+	$(VENV)/bin/ruff check pylib tests ci bench examples
+	$(VENV)/bin/ruff format --check pylib tests ci bench examples
+	$(VENV)/bin/mypy
 
 .PHONY: pytest
 pytest: ## Python tests

@@ -18,8 +18,16 @@ RELEASE, NAMESPACE = "llm", "corral"
 
 def render(example: Path) -> str:
     """Render one example with the pinned Helm 4."""
-    argv = [str(HELM), "template", RELEASE, str(ROOT / "chart"), "--namespace", NAMESPACE,
-            "--values", str(example)]
+    argv = [
+        str(HELM),
+        "template",
+        RELEASE,
+        str(ROOT / "chart"),
+        "--namespace",
+        NAMESPACE,
+        "--values",
+        str(example),
+    ]
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
@@ -36,9 +44,14 @@ def main(mode: str) -> int:
         expected = golden.read_text() if golden.exists() else ""
         if rendered != expected:
             drift += 1
-            sys.stdout.writelines(difflib.unified_diff(
-                expected.splitlines(keepends=True), rendered.splitlines(keepends=True),
-                f"tests/golden/{example.name}", f"render of examples/{example.name}"))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    expected.splitlines(keepends=True),
+                    rendered.splitlines(keepends=True),
+                    f"tests/golden/{example.name}",
+                    f"render of examples/{example.name}",
+                )
+            )
     if drift:
         print(f"golden: {drift} render(s) differ from tests/golden; review, then run `make golden`")
         return 1

@@ -1,0 +1,61 @@
+"""No secret value lands in a ConfigMap, an arg, an env value or an annotation of any example."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import EXAMPLES, render
+
+TOKEN = "hf_corralSecretSentinel0123456789"
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every container and init container of a workload."""
+    spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+    return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_token_only_in_its_secret(example: Path) -> None:
+    docs = render(
+        [example], sets=["huggingface.token.existingSecret=", f"huggingface.token.value={TOKEN}"]
+    )
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert [s["data"]["token"] for s in secrets] == [base64.b64encode(TOKEN.encode()).decode()]
+    encoded = base64.b64encode(TOKEN.encode()).decode()
+    for doc in docs:
+        if doc["kind"] == "Secret":
+            continue
+        text = json.dumps(doc)
+        assert TOKEN not in text, f"{doc['kind']}/{doc['metadata']['name']}"
+        assert encoded not in text, f"{doc['kind']}/{doc['metadata']['name']}"
+    for doc in docs:
+        for container in containers(doc):
+            token_env = [e for e in container.get("env", []) if e["name"] == "HF_TOKEN"]
+            assert token_env == [
+                {
+                    "name": "HF_TOKEN",
+                    "valueFrom": {"secretKeyRef": {"name": "llm-corral-hf-token", "key": "token"}},
+                }
+            ], container["name"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_no_literal_secret_looking_values(example: Path) -> None:
+    """Env values, args and ConfigMap data never carry token-shaped or key-named literals."""
+    for doc in render([example]):
+        if doc["kind"] == "ConfigMap":
+            assert not any(k.lower().endswith(("token", "key", "password")) for k in doc["data"])
+        for container in containers(doc):
+            for env in container.get("env", []):
+                if "value" in env:
+                    assert not env["name"].upper().endswith(("TOKEN", "API_KEY", "PASSWORD")), env
+                    assert not env["value"].startswith("hf_"), env
+            assert not any(
+                arg.startswith("hf_") or "api-key" in arg for arg in container.get("args", [])
+            )
