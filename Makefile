@@ -59,8 +59,8 @@ kube-validate: ## Validate every golden render against Kubernetes $(KUBE_VALIDAT
 
 .PHONY: python-lint
 python-lint: ## ruff (lint and format) and mypy --strict on the Python code
-	$(VENV)/bin/ruff check pylib tests ci bench examples
-	$(VENV)/bin/ruff format --check pylib tests ci bench examples
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 	$(VENV)/bin/mypy
 
 .PHONY: pytest

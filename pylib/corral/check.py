@@ -1,0 +1,53 @@
+"""Check values against the chart's contract: its JSON Schema, then its cross-field rules."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from corral import chart, rules
+from corral.values import load, merge
+
+
+def coalesce(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a release sees: chart/values.yaml with the given layers over it."""
+    return merge(chart.defaults(), *layers)
+
+
+def check_files(paths: Sequence[Path], release: str = "llm") -> list[str]:
+    """Every problem with the merged values files, one line each naming the key path."""
+    return check(merge(*(load(p) for p in paths)), release)
+
+
+def check(values: Mapping[str, Any], release: str = "llm") -> list[str]:
+    """Every problem with user values (before chart defaults), one line each."""
+    full = coalesce(values)
+    found = schema_problems(full)
+    return found or rules.problems(full, release)
+
+
+def schema_problems(values: Mapping[str, Any]) -> list[str]:
+    """Schema violations as `<key.path>: <problem>` lines, sorted by path."""
+    validator = jsonschema.Draft202012Validator(chart.schema())
+    lines = []
+    for error in validator.iter_errors(values):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - set(allowed)):
+                lines.append(_unknown_key(f"{path}.{key}".lstrip("."), key, allowed))
+        elif error.validator == "required":
+            lines.append(f"{path}: {error.message}")
+        else:
+            lines.append(f"{path}: {error.message}".lstrip(": "))
+    return sorted(lines)
+
+
+def _unknown_key(path: str, key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f'did you mean "{close[0]}"?' if close else f"allowed: {', '.join(allowed)}"
+    return f"{path}: unknown key; {hint}"

@@ -1,0 +1,82 @@
+"""Model groups resolved the way chart/templates/_groups.tpl resolves them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from corral import chart
+from corral.values import overlay
+
+
+@dataclass(frozen=True)
+class Group:
+    """One enabled model group with its defaults, preset and GPU profile applied."""
+
+    name: str
+    values: dict[str, Any]
+    preset: dict[str, Any] | None
+    profiles: dict[str, dict[str, Any]]
+
+    @property
+    def path(self) -> str:
+        """The group's values path, as messages name it."""
+        return f"modelGroups.{self.name}"
+
+    @property
+    def engine(self) -> str:
+        """The engine name as written."""
+        return str(self.values.get("engine"))
+
+    @property
+    def served_name(self) -> str:
+        """The canonical served name."""
+        return str(self.values.get("servedName") or self.name)
+
+    @property
+    def aliases(self) -> list[str]:
+        """Extra names clients may use."""
+        return [str(a) for a in self.values.get("aliases") or []]
+
+    @property
+    def model_source(self) -> str:
+        """hf, pvc or image."""
+        model = str(self.values.get("model", ""))
+        return (
+            "hf" if model.startswith("hf://") else "pvc" if model.startswith("pvc://") else "image"
+        )
+
+    @property
+    def downloads(self) -> bool:
+        """True when an init container fetches the hf:// model into the cache."""
+        return bool(
+            self.values["download"]["enabled"]
+            and self.model_source == "hf"
+            and self.values["cache"]["type"] != "none"
+        )
+
+    @property
+    def image_tag(self) -> str:
+        """The image tag in force: the group's, else the preset's."""
+        preset_tag = (self.preset or {}).get("image", {}).get("tag", "")
+        return str(self.values.get("image", {}).get("tag") or preset_tag)
+
+
+def profiles(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The chart's GPU profiles with the gpuProfiles value over them."""
+    return overlay(chart.gpu_profiles(), values.get("gpuProfiles") or {})
+
+
+def enabled(values: Mapping[str, Any]) -> list[Group]:
+    """Every enabled group of a full (chart-defaults-merged) values map, in name order."""
+    known = profiles(values)
+    presets = chart.engine_presets()
+    groups = []
+    for name in sorted(values.get("modelGroups") or {}):
+        raw = values["modelGroups"][name] or {}
+        merged = overlay(values["modelGroupDefaults"], raw)
+        if not merged.get("enabled"):
+            continue
+        groups.append(Group(name, merged, presets.get(str(merged.get("engine"))), known))
+    return groups

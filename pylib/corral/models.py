@@ -1,0 +1,28 @@
+"""The names a stack serves: each group's canonical served name and aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from corral.check import coalesce
+from corral.groups import enabled
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One model group as clients see it."""
+
+    group: str
+    engine: str
+    served_name: str
+    aliases: tuple[str, ...]
+
+
+def served_models(values: Mapping[str, Any]) -> list[ServedModel]:
+    """Served names and aliases of every enabled group, in group-name order."""
+    return [
+        ServedModel(g.name, g.engine, g.served_name, tuple(g.aliases))
+        for g in enabled(coalesce(values))
+    ]

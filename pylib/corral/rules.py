@@ -1,0 +1,161 @@
+"""The chart's cross-field rules (chart/templates/validate.yaml), with the same messages.
+
+tests/test_parity.py feeds every case to both and asserts they agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from corral import chart
+from corral.groups import Group, enabled
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+SETTINGS = ("maxContextLength", "gpuMemoryFraction", "dtype", "quantization", "trustRemoteCode")
+
+
+def fullname(values: Mapping[str, Any], release: str) -> str:
+    """The chart's corral.names.fullname."""
+    if values.get("fullnameOverride"):
+        return str(values["fullnameOverride"])[:63].rstrip("-")
+    name = str(values.get("nameOverride") or "corral")[:63].rstrip("-")
+    return release[:63].rstrip("-") if name in release else f"{release}-{name}"[:63].rstrip("-")
+
+
+def problems(values: Mapping[str, Any], release: str = "llm") -> list[str]:
+    """Every rule violation of a full values map, one line each, in the chart's order."""
+    found: list[str] = []
+    token = values["huggingface"]["token"]
+    if token.get("existingSecret") and token.get("value"):
+        found.append("huggingface.token: both existingSecret and value are set; keep one")
+    served: dict[str, str] = {}
+    for group in enabled(values):
+        found.extend(_group_problems(group, values, release, served))
+    return found
+
+
+def _group_problems(
+    group: Group, values: Mapping[str, Any], release: str, served: dict[str, str]
+) -> Iterator[str]:
+    path, v, preset = group.path, group.values, group.preset
+    if not DNS_LABEL.match(group.name):
+        yield (
+            f"{path}: group name is not a DNS label; use lower-case letters, digits and '-', "
+            "starting with a letter"
+        )
+        return
+    base = f"{fullname(values, release)}-{group.name}"
+    objects = [base]
+    if v["cache"]["type"] == "pvc":
+        objects.append(f"{base}-cache")
+    if preset and preset.get("configFile"):
+        objects.append(f"{base}-engine")
+    for name in objects:
+        if len(name) > 63:
+            yield (
+                f'{path}: object name "{name}" is {len(name)} characters, over the limit of 63; '
+                "shorten the group name, the release name or fullnameOverride"
+            )
+    if preset is None:
+        engines = ", ".join(sorted(chart.engine_presets()))
+        yield f'{path}.engine: unknown engine "{group.engine}"; use one of: {engines}'
+    else:
+        yield from _engine_problems(group, preset)
+    yield from _gpu_problems(group)
+    yield from _cache_problems(group)
+    if v.get("revision") and group.model_source != "hf":
+        yield f"{path}.revision: only hf:// models have revisions; remove it"
+    names = [("servedName", group.served_name)] + [("aliases", a) for a in group.aliases]
+    for key, name in names:
+        if name in served:
+            yield (
+                f'{path}.{key}: "{name}" is already served by {served[name]}; '
+                "served names and aliases must be unique"
+            )
+        else:
+            served[name] = path
+
+
+def _engine_problems(group: Group, preset: Mapping[str, Any]) -> Iterator[str]:
+    path, v, engine = group.path, group.values, preset["engine"]
+    if engine == "custom":
+        if not v["image"].get("repository"):
+            yield f"{path}.image.repository: required for engine custom; name the server image"
+        if not v.get("command"):
+            yield f"{path}.command: required for engine custom; give the serve command"
+        if not v.get("port"):
+            yield f"{path}.port: required for engine custom; give the port the server listens on"
+    if not group.image_tag:
+        yield f"{path}.image.tag: empty; pin a version"
+    elif group.image_tag == "latest":
+        yield f'{path}.image.tag: "latest" is not allowed; pin a version'
+    flags = preset["flags"]
+    for setting in SETTINGS:
+        value = v["settings"].get(setting)
+        if value is not None and value is not False and not flags.get(setting):
+            yield (
+                f"{path}.settings.{setting}: engine {engine} has no flag for it; remove it, "
+                "or pass the engine's own option in extraArgs"
+            )
+    if v["settings"].get("prefixCaching") is not None and not preset.get("prefixCaching"):
+        yield (
+            f"{path}.settings.prefixCaching: engine {engine} has no switch for it; remove it, "
+            "or pass the engine's own option in extraArgs"
+        )
+    if v.get("engineConfig") and not preset.get("configFile"):
+        yield (
+            f"{path}.engineConfig: engine {engine} takes no options file; remove it, "
+            "or pass flags in extraArgs"
+        )
+    pinned_by_engine = v.get("revision") and group.model_source == "hf" and not group.downloads
+    if pinned_by_engine and not flags.get("revision"):
+        yield (
+            f"{path}.revision: engine {engine} cannot pin a revision itself; "
+            "keep download.enabled true with a cache"
+        )
+    for axis in ("tensor", "pipeline"):
+        if int(v["parallelism"][axis]) > 1 and not flags.get(axis):
+            yield (
+                f"{path}.parallelism.{axis}: engine {engine} has no {axis} parallelism; set it to 1"
+            )
+    if engine == "custom" and group.downloads and not v["download"]["image"].get("repository"):
+        yield (
+            f"{path}.download.image.repository: engine custom has no known download tool; "
+            "set an image with the hf CLI, or download.enabled: false"
+        )
+
+
+def _gpu_problems(group: Group) -> Iterator[str]:
+    path, gpus, v = group.path, group.values["gpus"], group.values
+    resource = "nvidia.com/gpu"
+    if gpus.get("type"):
+        if gpus["type"] not in group.profiles:
+            known = ", ".join(sorted(group.profiles))
+            yield (
+                f'{path}.gpus.type: unknown GPU profile "{gpus["type"]}"; use one of: {known}, '
+                "or add it under gpuProfiles"
+            )
+        else:
+            resource = group.profiles[gpus["type"]].get("resourceName", "")
+    needed = int(v["parallelism"]["tensor"]) * int(v["parallelism"]["pipeline"])
+    count = int(gpus["count"])
+    if resource and (count > 0 or needed > 1) and count < needed:
+        yield (
+            f"{path}.gpus.count: {count} GPUs is fewer than parallelism.tensor * "
+            f"parallelism.pipeline = {needed}; raise gpus.count or lower the parallelism"
+        )
+
+
+def _cache_problems(group: Group) -> Iterator[str]:
+    path, cache, replicas = group.path, group.values["cache"], int(group.values["replicas"])
+    if cache["type"] == "pvc" and replicas > 1 and "ReadWriteMany" not in cache["accessModes"]:
+        yield (
+            f"{path}.cache.accessModes: a ReadWriteOnce claim cannot be shared by {replicas} "
+            "replicas; use [ReadWriteMany], an RWX existingClaim, hostPath or emptyDir"
+        )
+    if cache["type"] == "existingClaim" and not cache.get("existingClaim"):
+        yield f"{path}.cache.existingClaim: required with cache.type existingClaim; name the claim"
+    if cache["type"] == "hostPath" and not cache.get("hostPath"):
+        yield f"{path}.cache.hostPath: required with cache.type hostPath; name the node directory"

@@ -1,0 +1,70 @@
+"""Values files: load, dump and merge them the way Helm does."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corral.errors import ValuesError
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read one values file; an empty file is an empty map."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ValuesError(f"{path}: cannot read: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ValuesError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValuesError(f"{path}: a values file must hold a map, not {type(data).__name__}")
+    return data
+
+
+def dump(values: Mapping[str, Any]) -> str:
+    """YAML text of values, keys in their given order."""
+    return yaml.safe_dump(dict(values), sort_keys=False, default_flow_style=False)
+
+
+def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge values as Helm merges several -f files; later layers win.
+
+    Maps merge, lists and scalars replace, and a null deletes the key. Inputs are not modified.
+    """
+    result: dict[str, Any] = {}
+    for layer in layers:
+        result = _merge_two(result, layer)
+    return result
+
+
+def overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Lay `top` over `base` as the chart applies modelGroupDefaults (sprig mergeOverwrite).
+
+    Maps merge, everything else in `top` replaces, an explicit false or 0 wins, and a null stays
+    as null (unset).
+    """
+    result = copy.deepcopy(dict(base))
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = overlay(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def _merge_two(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    result = copy.deepcopy(dict(base))
+    for key, value in top.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merge_two(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result

@@ -1,0 +1,198 @@
+"""One contract: every bad-values case is refused by `helm template` and by `corral check`, and
+both name the same key with the same line; every example passes both."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import CHART, EXAMPLES, HELMS, ROOT, helm, render
+from corral.check import check, check_files
+from corral.values import load, merge
+
+CUSTOM = {"engine": "custom", "image": {"repository": "r", "tag": "1"}, "command": ["s"]}
+RULES: dict[str, tuple[dict[str, Any], str]] = {
+    "duplicate-alias": (
+        {
+            "modelGroups": {
+                "a": {"model": "hf://o/a", "aliases": ["x"]},
+                "b": {"model": "hf://o/b", "aliases": ["x"]},
+            }
+        },
+        'modelGroups.b.aliases: "x" is already served by modelGroups.a',
+    ),
+    "too-few-gpus": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "gpus": {"count": 2},
+                    "parallelism": {"tensor": 2, "pipeline": 2},
+                }
+            }
+        },
+        "modelGroups.a.gpus.count: 2 GPUs is fewer than parallelism.tensor * parallelism.pipeline",
+    ),
+    "not-dns": ({"modelGroups": {"Bad_Name": {"model": "hf://o/a"}}}, "modelGroups.Bad_Name: "),
+    "long-name": (
+        {"modelGroups": {"g" * 60: {"model": "hf://o/a", "cache": {"type": "emptyDir"}}}},
+        f"modelGroups.{'g' * 60}: object name",
+    ),
+    "rwo-shared": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "replicas": 2}}},
+        "modelGroups.a.cache.accessModes: a ReadWriteOnce claim cannot be shared by 2 replicas",
+    ),
+    "custom-incomplete": (
+        {"modelGroups": {"c": {"model": "/m", "engine": "custom", "gpus": {"count": 0}}}},
+        "modelGroups.c.image.repository: required for engine custom",
+    ),
+    "unknown-gpu": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "gpus": {"type": "h100"}}}},
+        'modelGroups.a.gpus.type: unknown GPU profile "h100"',
+    ),
+    "latest": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "image": {"tag": "latest"}}}},
+        'modelGroups.a.image.tag: "latest" is not allowed',
+    ),
+    "setting-without-flag": (
+        {
+            "modelGroups": {
+                "a": {"model": "hf://o/a", "engine": "trtllm", "settings": {"dtype": "bfloat16"}}
+            }
+        },
+        "modelGroups.a.settings.dtype: engine trtllm has no flag for it",
+    ),
+    "prefix-without-switch": (
+        {
+            "modelGroups": {
+                "c": {
+                    **CUSTOM,
+                    "model": "/m",
+                    "port": 80,
+                    "gpus": {"count": 0},
+                    "settings": {"prefixCaching": True},
+                }
+            }
+        },
+        "modelGroups.c.settings.prefixCaching: engine custom has no switch for it",
+    ),
+    "tgi-pipeline": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "engine": "tgi",
+                    "gpus": {"count": 2},
+                    "parallelism": {"pipeline": 2},
+                }
+            }
+        },
+        "modelGroups.a.parallelism.pipeline: engine tgi has no pipeline parallelism",
+    ),
+    "engine-config": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "engineConfig": {"x": 1}}}},
+        "modelGroups.a.engineConfig: engine vllm takes no options file",
+    ),
+    "revision-unpinnable": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "engine": "trtllm",
+                    "revision": "abc",
+                    "download": {"enabled": False},
+                }
+            }
+        },
+        "modelGroups.a.revision: engine trtllm cannot pin a revision itself",
+    ),
+    "revision-not-hf": (
+        {"modelGroups": {"a": {"model": "pvc://w/l", "revision": "abc"}}},
+        "modelGroups.a.revision: only hf:// models have revisions",
+    ),
+    "custom-download": (
+        {"modelGroups": {"c": {**CUSTOM, "model": "hf://o/c", "port": 80, "gpus": {"count": 0}}}},
+        "modelGroups.c.download.image.repository: engine custom has no known download tool",
+    ),
+    "existing-claim": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "cache": {"type": "existingClaim"}}}},
+        "modelGroups.a.cache.existingClaim: required with cache.type existingClaim",
+    ),
+    "host-path": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "cache": {"type": "hostPath"}}}},
+        "modelGroups.a.cache.hostPath: required with cache.type hostPath",
+    ),
+    "token-twice": (
+        {"huggingface": {"token": {"existingSecret": "s", "value": "v"}}},
+        "huggingface.token: both existingSecret and value are set; keep one",
+    ),
+}
+SCHEMA: dict[str, tuple[dict[str, Any], str, str]] = {
+    # case: (values, helm's path in its message, corral's key path)
+    "typo": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "replicsa": 2}}},
+        "'/modelGroups/a': additional properties 'replicsa'",
+        "modelGroups.a.replicsa:",
+    ),
+    "nested-typo": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "gpus": {"cuont": 1}}}},
+        "'/modelGroups/a/gpus': additional properties 'cuont'",
+        "modelGroups.a.gpus.cuont:",
+    ),
+    "engine": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "engine": "llamacpp"}}},
+        "'/modelGroups/a/engine'",
+        "modelGroups.a.engine:",
+    ),
+    "model": (
+        {"modelGroups": {"a": {"engine": "vllm"}}},
+        "'/modelGroups/a': missing property 'model'",
+        "modelGroups.a: 'model'",
+    ),
+    "bound": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "settings": {"gpuMemoryFraction": 2}}}},
+        "'/modelGroups/a/settings/gpuMemoryFraction'",
+        "modelGroups.a.settings.gpuMemoryFraction:",
+    ),
+}
+
+
+def helm_template(values: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return helm(HELMS["helm4"], "template", "llm", str(CHART), values=[path])
+
+
+@pytest.mark.parametrize("case", sorted(RULES))
+def test_rule_parity(case: str, tmp_path: Path) -> None:
+    values, line = RULES[case]
+    done = helm_template(values, tmp_path)
+    assert done.returncode != 0
+    helm_lines = [ln for ln in done.stderr.splitlines() if ln.startswith(line)]
+    corral_lines = [ln for ln in check(values) if ln.startswith(line)]
+    assert helm_lines, done.stderr
+    assert corral_lines == helm_lines
+
+
+@pytest.mark.parametrize("case", sorted(SCHEMA))
+def test_schema_parity(case: str, tmp_path: Path) -> None:
+    values, helm_says, corral_says = SCHEMA[case]
+    done = helm_template(values, tmp_path)
+    assert done.returncode != 0
+    assert helm_says in done.stderr
+    assert any(line.startswith(corral_says) for line in check(values)), check(values)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_pass_both(example: Path) -> None:
+    assert render([example])
+    assert check_files([example]) == []
+
+
+@pytest.mark.parametrize("overlay", sorted((ROOT / "values").glob("*.yaml")), ids=lambda p: p.stem)
+def test_overlays_pass_check(overlay: Path) -> None:
+    assert check(merge(load(ROOT / "examples" / "multi-engine.yaml"), load(overlay))) == []
