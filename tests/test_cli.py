@@ -6,13 +6,17 @@ import json
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from conftest import ROOT
 
 CORRAL = ROOT / ".venv" / "bin" / "corral"
 
 
 def corral(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(CORRAL), *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [str(CORRAL), *args], capture_output=True, text=True, check=False, cwd=ROOT
+    )
 
 
 def test_check_passes_an_example() -> None:
@@ -72,3 +76,126 @@ def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
         assert done.stderr.startswith("corral: error: ")
         assert len(done.stderr.strip().splitlines()) == 1
         assert "Traceback" not in done.stderr
+
+
+def test_new_creates_then_appends_and_refuses_clashes(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.yaml"
+    first = corral(
+        "new",
+        "--engine",
+        "sglang",
+        "--model",
+        "hf://Qwen/Qwen2.5-7B-Instruct",
+        "--gpu",
+        "l40s-48gb",
+        "--gpus",
+        "2",
+        "--alias",
+        "qwen",
+        "-f",
+        str(stack),
+    )
+    assert first.returncode == 0, first.stderr
+    second = corral(
+        "new",
+        "--model",
+        "hf://meta-llama/Llama-3.1-8B-Instruct",
+        "--name",
+        "llama",
+        "--gpu",
+        "h100-80gb",
+        "-f",
+        str(stack),
+    )
+    assert second.returncode == 0, second.stderr
+    groups = yaml.safe_load(stack.read_text())["modelGroups"]
+    assert groups == {
+        "qwen2-5-7b-instruct": {
+            "engine": "sglang",
+            "model": "hf://Qwen/Qwen2.5-7B-Instruct",
+            "aliases": ["qwen"],
+            "gpus": {"count": 2, "type": "l40s-48gb"},
+            "parallelism": {"tensor": 2},
+        },
+        "llama": {
+            "engine": "vllm",
+            "model": "hf://meta-llama/Llama-3.1-8B-Instruct",
+            "gpus": {"type": "h100-80gb"},
+        },
+    }
+    clash = corral("new", "--model", "hf://o/x", "--alias", "qwen", "-f", str(stack))
+    assert clash.returncode == 1
+    assert clash.stdout.startswith('modelGroups.x.aliases: "qwen" is already served by')
+    again = corral("new", "--model", "hf://o/y", "--name", "llama", "-f", str(stack))
+    assert (again.returncode, again.stderr) == (
+        2,
+        f"corral: error: modelGroups.llama: already in {stack}; pick another --name\n",
+    )
+    assert list(yaml.safe_load(stack.read_text())["modelGroups"]) == [
+        "qwen2-5-7b-instruct",
+        "llama",
+    ]
+
+
+def test_render_validates_for_a_kubernetes_version() -> None:
+    done = corral(
+        "render", "examples/single-tgi.yaml", "--validate", "--kube-version", "1.30", "-n", "ml"
+    )
+    assert done.returncode == 0, done.stderr
+    docs = list(yaml.safe_load_all(done.stdout))
+    assert [d["kind"] for d in docs] == ["PersistentVolumeClaim", "Service", "Deployment"]
+    assert {d["metadata"]["namespace"] for d in docs} == {"ml"}
+
+
+def test_render_refuses_bad_values_before_helm(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modelGroups:\n  a: {model: hf://o/a, gpus: {type: h100}}\n")
+    done = corral("render", str(bad))
+    assert done.returncode == 1
+    assert done.stdout.startswith('modelGroups.a.gpus.type: unknown GPU profile "h100"')
+
+
+def test_diff_reports_restart_and_scale(tmp_path: Path) -> None:
+    new = tmp_path / "new.yaml"
+    values = yaml.safe_load((ROOT / "examples" / "multi-engine.yaml").read_text())
+    values["modelGroups"]["llama-8b"]["replicas"] = 4
+    values["modelGroups"]["qwen-32b"]["settings"] = {"maxContextLength": 4096}
+    new.write_text(yaml.safe_dump(values))
+    done = corral("diff", "examples/multi-engine.yaml", str(new))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "llama-70b: unchanged",
+        "llama-8b: scale (replicas 2 -> 4)",
+        "mistral-7b: unchanged",
+        "qwen-32b: restart (template.spec.containers[engine].args)",
+        "qwen-tiny: unchanged",
+    ]
+
+
+def test_variants_writes_one_checked_file_each(tmp_path: Path) -> None:
+    overrides = tmp_path / "gpus.yaml"
+    overrides.write_text(
+        "variant: on-h200\nmodelGroups:\n  llama-8b: {gpus: {type: h200-141gb}}\n---\n"
+        "variant: on-l4-tp2\nmodelGroups:\n  llama-8b: {gpus: {count: 2, type: l4-24gb}, "
+        "parallelism: {tensor: 2}}\n---\n"
+        "variant: broken\nmodelGroups:\n  llama-8b: {parallelism: {tensor: 8}}\n"
+    )
+    done = corral(
+        "variants", "examples/single-vllm.yaml", str(overrides), "--out-dir", str(tmp_path / "out")
+    )
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        f"{tmp_path}/out/on-h200.yaml: ok",
+        f"{tmp_path}/out/on-l4-tp2.yaml: ok",
+        f"{tmp_path}/out/broken.yaml: modelGroups.llama-8b.gpus.count: 1 GPUs is fewer than "
+        "parallelism.tensor * parallelism.pipeline = 8; raise gpus.count or lower the parallelism",
+    ]
+    tp2 = yaml.safe_load((tmp_path / "out" / "on-l4-tp2.yaml").read_text())
+    assert tp2["modelGroups"]["llama-8b"]["gpus"] == {"count": 2, "type": "l4-24gb"}
+    assert "variant" not in tp2
+
+
+def test_test_runs_the_chart_suites() -> None:
+    done = corral("test")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "Test Suites:" in done.stdout

@@ -6,30 +6,102 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+import yaml
 
-from corral.check import check_files
-from corral.errors import CorralError
+from corral import _helm, diff, variants
+from corral.check import check, check_files
+from corral.compose import ModelGroup
+from corral.deploy import apply, remove
+from corral.errors import CorralError, ValuesError
 from corral.models import served_models
-from corral.values import load, merge
+from corral.render import render, validate
+from corral.values import dump, load, merge
 
-VALUES = click.argument(
-    "values", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
+VALUES = click.argument("values", nargs=-1, required=True, type=FILES)
 OUTPUT = click.option(
     "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+RELEASE = click.option("--release", default="llm", show_default=True, help="Release name.")
+NAMESPACE = click.option("--namespace", "-n", default="default", show_default=True)
+
+
+def _merged(paths: tuple[Path, ...]) -> dict[str, Any]:
+    return merge(*(load(p) for p in paths))
+
+
+def _refuse(problems: list[str]) -> None:
+    """Print each problem on its own line and exit 1."""
+    for line in problems:
+        click.echo(line)
+    sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Compose, check and inspect Corral stacks."""
+    """Compose, check, render, diff and ship Corral stacks."""
+
+
+@cli.command("new")
+@click.option("--engine", type=click.Choice(["vllm", "sglang", "trtllm", "tgi"]), default="vllm")
+@click.option("--model", required=True, help="hf://org/name, pvc://claim/path or /path.")
+@click.option("--gpu", "gpu_type", help="GPU profile, e.g. h100-80gb.")
+@click.option("--gpus", type=click.IntRange(min=0), help="GPUs per pod (tensor parallel).")
+@click.option("--alias", "aliases", multiple=True, help="Extra served name (repeatable).")
+@click.option("--name", default="", help="Group name; derived from the model when omitted.")
+@click.option("--revision", help="Pinned Hugging Face revision.")
+@click.option("--replicas", type=click.IntRange(min=0))
+@click.option(
+    "--file",
+    "-f",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Values file to create, or to add the group to; stdout when omitted.",
+)
+def new_command(
+    engine: str,
+    model: str,
+    gpu_type: str | None,
+    gpus: int | None,
+    aliases: tuple[str, ...],
+    name: str,
+    revision: str | None,
+    replicas: int | None,
+    target: Path | None,
+) -> None:
+    """Write a values file for one model group, or add the group to an existing file."""
+    group = ModelGroup(
+        model=model,
+        engine=engine,
+        name=name,
+        gpus=gpus,
+        gpu_type=gpu_type,
+        tensor=gpus if gpus and gpus > 1 else None,
+        aliases=list(aliases),
+        revision=revision,
+        replicas=replicas,
+    )
+    values = load(target) if target and target.exists() else {}
+    groups = values.setdefault("modelGroups", {})
+    if group.key in groups:
+        raise ValuesError(f"modelGroups.{group.key}: already in {target}; pick another --name")
+    groups[group.key] = group.to_values()
+    problems = check(values)
+    if problems:
+        _refuse(problems)
+    if target is None:
+        click.echo(dump(values), nl=False)
+        return
+    target.write_text(dump(values))
+    click.echo(f"{target}: modelGroups.{group.key} ({engine}, {model})")
 
 
 @cli.command("check")
 @VALUES
-@click.option("--release", default="llm", show_default=True, help="Release name (object names).")
+@RELEASE
 @OUTPUT
 def check_command(values: tuple[Path, ...], release: str, output: str) -> None:
     """Check VALUES files (merged in order) against the chart's schema and rules."""
@@ -44,18 +116,163 @@ def check_command(values: tuple[Path, ...], release: str, output: str) -> None:
     sys.exit(1 if problems else 0)
 
 
+@cli.command("render")
+@VALUES
+@RELEASE
+@NAMESPACE
+@click.option("--kube-version", help="Kubernetes version to render and validate for, e.g. 1.33.")
+@click.option("--validate", "strict", is_flag=True, help="Check each manifest offline, strictly.")
+@OUTPUT
+def render_command(
+    values: tuple[Path, ...],
+    release: str,
+    namespace: str,
+    kube_version: str | None,
+    strict: bool,
+    output: str,
+) -> None:
+    """Render VALUES with the chart (helm template) and print the manifests."""
+    merged = _merged(values)
+    problems = check(merged, release)
+    if problems:
+        _refuse(problems)
+    manifests = render(merged, release=release, namespace=namespace, kube_version=kube_version)
+    if strict:
+        problems = validate(manifests, kube_version or "1.37")
+        if problems:
+            _refuse(problems)
+    if output == "json":
+        click.echo(json.dumps(manifests.docs))
+    else:
+        click.echo(yaml.safe_dump_all(manifests.docs, sort_keys=False), nl=False)
+
+
+@cli.command("diff")
+@click.argument("old", type=FILES)
+@click.argument("new", type=FILES)
+@RELEASE
+@OUTPUT
+def diff_command(old: Path, new: Path, release: str, output: str) -> None:
+    """Preview an upgrade from OLD to NEW values: which groups restart, scale or stay."""
+    renders = []
+    for path in (old, new):
+        values = load(path)
+        problems = check(values, release)
+        if problems:
+            _refuse([f"{path}: {line}" for line in problems])
+        renders.append(render(values, release=release))
+    result = diff.impact(renders[0], renders[1])
+    if output == "json":
+        click.echo(json.dumps(dataclasses.asdict(result)))
+        return
+    for change in result.groups:
+        detail = f" ({', '.join(change.details)})" if change.details else ""
+        click.echo(f"{change.group}: {change.impact}{detail}")
+    if result.other:
+        click.echo(f"other objects changed: {', '.join(result.other)}")
+
+
+@cli.command("variants")
+@click.argument("base", type=FILES)
+@click.argument("overrides", type=FILES)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to write one values file per variant.",
+)
+def variants_command(base: Path, overrides: Path, out_dir: Path) -> None:
+    """Expand BASE and each document of OVERRIDES into checked values files."""
+    expanded = variants.expand(load(base), variants.load_overrides(overrides), base.stem)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failed = False
+    for variant in expanded:
+        path = out_dir / f"{variant.name}.yaml"
+        path.write_text(dump(variant.values))
+        if variant.problems:
+            failed = True
+            for line in variant.problems:
+                click.echo(f"{path}: {line}")
+        else:
+            click.echo(f"{path}: ok")
+    sys.exit(1 if failed else 0)
+
+
 @cli.command("models")
 @VALUES
 @OUTPUT
 def models_command(values: tuple[Path, ...], output: str) -> None:
     """List the served names and aliases of VALUES files."""
-    models = served_models(merge(*(load(v) for v in values)))
+    models = served_models(_merged(values))
     if output == "json":
         click.echo(json.dumps([dataclasses.asdict(m) for m in models]))
         return
     for m in models:
         aliases = f"  aliases: {', '.join(m.aliases)}" if m.aliases else ""
         click.echo(f"{m.served_name}  group: {m.group}  engine: {m.engine}{aliases}")
+
+
+@cli.command("test")
+def test_command() -> None:
+    """Run the chart's helm-unittest suites with the pinned Helm."""
+    sys.exit(_helm.unittest())
+
+
+KUBE = [
+    click.option("--kubeconfig", type=FILES, help="Kubeconfig file (default: the usual lookup)."),
+    click.option("--context", help="Kubeconfig context."),
+]
+
+
+def _kube(func: Any) -> Any:
+    for option in reversed(KUBE):
+        func = option(func)
+    return func
+
+
+def _apply(release: str, values: tuple[Path, ...], **kw: Any) -> None:
+    merged = _merged(values)
+    problems = check(merged, release)
+    if problems:
+        _refuse(problems)
+    status = apply(release, merged, report=lambda line: click.echo(f"  {line}", err=True), **kw)
+    click.echo(status)
+
+
+@cli.command("install")
+@click.argument("release")
+@VALUES
+@NAMESPACE
+@_kube
+@click.option("--wait", is_flag=True, help="Wait for every pod to be ready, showing progress.")
+@click.option("--timeout", default="30m", show_default=True)
+def install_command(release: str, values: tuple[Path, ...], **kw: Any) -> None:
+    """Install (or upgrade) RELEASE with VALUES."""
+    _apply(release, values, **kw)
+
+
+@cli.command("upgrade")
+@click.argument("release")
+@VALUES
+@NAMESPACE
+@_kube
+@click.option("--wait", is_flag=True, help="Wait for every pod to be ready, showing progress.")
+@click.option("--timeout", default="30m", show_default=True)
+def upgrade_command(release: str, values: tuple[Path, ...], **kw: Any) -> None:
+    """Upgrade (or install) RELEASE with VALUES."""
+    _apply(release, values, **kw)
+
+
+@cli.command("uninstall")
+@click.argument("release")
+@NAMESPACE
+@_kube
+@click.option("--wait", is_flag=True, help="Wait until the release's objects are gone.")
+def uninstall_command(release: str, **kw: Any) -> None:
+    """Uninstall RELEASE; model-cache PVCs are kept."""
+    remove(release, **kw)
+    click.echo(f"{release} uninstalled (model caches kept)")
 
 
 def main() -> None:

@@ -1,0 +1,110 @@
+"""Upgrade impact: what a values change does to each model group's pods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.render import Manifests
+
+WORKLOADS = ("Deployment", "LeaderWorkerSet")
+GROUP_LABEL = "corral.dev/group"
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """One group's fate: added, removed, restart, scale, objects (non-pod changes) or unchanged."""
+
+    group: str
+    impact: str
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Impact:
+    """Every group's change, and the changed objects that belong to no group."""
+
+    groups: list[GroupChange]
+    other: list[str]
+
+
+def _key(doc: dict[str, Any]) -> str:
+    return f"{doc['kind']}/{doc['metadata']['name']}"
+
+
+def _by_group(manifests: Manifests) -> dict[str, dict[str, dict[str, Any]]]:
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for doc in manifests:
+        group = doc["metadata"].get("labels", {}).get(GROUP_LABEL, "")
+        groups.setdefault(group, {})[_key(doc)] = doc
+    return groups
+
+
+def _named(items: Any) -> dict[str, Any] | None:
+    """A list of named objects (containers, volumes, env) as a map by name, else None."""
+    if isinstance(items, list) and all(isinstance(i, dict) and "name" in i for i in items):
+        return {str(i["name"]): i for i in items}
+    return None
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Paths of the leaves that differ; named lists are compared item by item."""
+    paths = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        named_a, named_b = _named(a), _named(b)
+        if named_a is not None and named_b is not None:
+            for name in sorted(set(named_a) | set(named_b)):
+                item = f"{prefix}{key}[{name}]"
+                x, y = named_a.get(name), named_b.get(name)
+                if x is None or y is None:
+                    paths.append(item)
+                elif x != y:
+                    paths += _changed_fields(x, y, f"{item}.")
+        elif isinstance(a, dict) and isinstance(b, dict):
+            paths += _changed_fields(a, b, f"{prefix}{key}.")
+        else:
+            paths.append(f"{prefix}{key}")
+    return paths
+
+
+def _group_change(group: str, old: dict[str, Any], new: dict[str, Any]) -> GroupChange:
+    if not old:
+        return GroupChange(group, "added")
+    if not new:
+        return GroupChange(group, "removed")
+    old_work: dict[str, Any] = next((d for d in old.values() if d["kind"] in WORKLOADS), {})
+    new_work: dict[str, Any] = next((d for d in new.values() if d["kind"] in WORKLOADS), {})
+    old_spec, new_spec = old_work.get("spec", {}), new_work.get("spec", {})
+    if old_work.get("kind") != new_work.get("kind"):
+        return GroupChange(
+            group, "restart", [f"workload {old_work.get('kind')} -> {new_work.get('kind')}"]
+        )
+    pod = _changed_fields(
+        {"template": old_spec.get("template", old_spec.get("leaderWorkerTemplate", {}))},
+        {"template": new_spec.get("template", new_spec.get("leaderWorkerTemplate", {}))},
+    )
+    if pod:
+        return GroupChange(group, "restart", pod)
+    workload = _key(new_work)
+    others = [k for k in sorted(set(old) | set(new)) if k != workload and old.get(k) != new.get(k)]
+    if old_spec.get("replicas") != new_spec.get("replicas"):
+        replicas = f"replicas {old_spec.get('replicas')} -> {new_spec.get('replicas')}"
+        return GroupChange(group, "scale", [replicas, *others])
+    return GroupChange(group, "objects", others) if others else GroupChange(group, "unchanged")
+
+
+def impact(old: Manifests, new: Manifests) -> Impact:
+    """Compare two renders of the chart group by group."""
+    before, after = _by_group(old), _by_group(new)
+    groups = [
+        _group_change(g, before.get(g, {}), after.get(g, {}))
+        for g in sorted((set(before) | set(after)) - {""})
+    ]
+    loose_old, loose_new = before.get("", {}), after.get("", {})
+    other = [
+        k for k in sorted(set(loose_old) | set(loose_new)) if loose_old.get(k) != loose_new.get(k)
+    ]
+    return Impact(groups, other)

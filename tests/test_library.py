@@ -1,0 +1,147 @@
+"""The library API: Helm-style merge, builders, render lookups, upgrade impact, variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from corral.check import check
+from corral.compose import ModelGroup, Stack, group_name
+from corral.diff import impact
+from corral.errors import ToolError, ValuesError
+from corral.render import Manifests, render, validate
+from corral.values import load, merge, overlay
+from corral.variants import expand
+
+SINGLE = ROOT / "examples" / "single-vllm.yaml"
+
+
+def test_merge_is_helms() -> None:
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": True, "c": {"d": 1}}
+    top = {"a": {"y": [3], "z": 2}, "b": False, "c": None}
+    assert merge(base, top) == {"a": {"x": 1, "y": [3], "z": 2}, "b": False}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": True, "c": {"d": 1}}  # inputs untouched
+
+
+def test_overlay_keeps_explicit_false_and_null() -> None:
+    assert overlay({"a": True, "b": 1, "m": {"k": 1}}, {"a": False, "b": None, "m": {}}) == {
+        "a": False,
+        "b": None,
+        "m": {"k": 1},
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        ("hf://Qwen/Qwen2.5-7B-Instruct", "qwen2-5-7b-instruct"),
+        ("pvc://weights/models/Mixtral_8x7B/", "mixtral-8x7b"),
+        ("/models/7b.gguf", "m-7b"),
+    ],
+)
+def test_group_names_are_dns_labels(model: str, name: str) -> None:
+    assert group_name(model) == name
+
+
+def test_builders_make_plain_values_the_chart_accepts() -> None:
+    stack = Stack(defaults={"probes": {"startupTimeoutSeconds": 900}})
+    stack.add(ModelGroup("hf://meta-llama/Llama-3.1-8B-Instruct", gpus=1, gpu_type="h100-80gb"))
+    stack.add(
+        ModelGroup(
+            "hf://Qwen/Qwen2.5-32B-Instruct",
+            engine="sglang",
+            name="qwen",
+            gpus=2,
+            tensor=2,
+            aliases=["q"],
+            settings={"prefixCaching": False},
+        )
+    )
+    values = stack.to_values()
+    assert values["modelGroups"]["qwen"] == {
+        "engine": "sglang",
+        "model": "hf://Qwen/Qwen2.5-32B-Instruct",
+        "aliases": ["q"],
+        "gpus": {"count": 2},
+        "parallelism": {"tensor": 2},
+        "settings": {"prefixCaching": False},
+    }
+    assert check(values) == []
+    manifests = render(values, namespace="ml")
+    deployment = manifests.get("Deployment", "llm-corral-qwen")
+    assert deployment["metadata"]["namespace"] == "ml"
+    assert (
+        "--disable-radix-cache" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    assert len(manifests.of_kind("Service")) == 2
+    with pytest.raises(KeyError):
+        manifests.get("Deployment", "nope")
+
+
+def test_render_errors_become_tool_errors() -> None:
+    with pytest.raises(ToolError, match=r"modelGroups\.a\.cache\.accessModes: a ReadWriteOnce"):
+        render({"modelGroups": {"a": {"model": "hf://o/a", "replicas": 2}}})
+
+
+def test_validate_reports_unknown_fields_strictly() -> None:
+    manifests = render(load(SINGLE), kube_version="1.30.0")
+    assert validate(manifests, "1.30") == []
+    broken = Manifests([{**manifests.docs[0], "spec": {"bogus": 1}}])
+    assert "'bogus' was unexpected" in validate(broken, "1.30")[0]
+
+
+def _impact(new: dict[str, object]) -> list[tuple[str, str, list[str]]]:
+    base = load(SINGLE)
+    result = impact(render(base), render(merge(base, new)))
+    return [(g.group, g.impact, g.details) for g in result.groups]
+
+
+def test_impact_restart_scale_objects_unchanged() -> None:
+    assert _impact({}) == [("llama-8b", "unchanged", [])]
+    restart = _impact({"modelGroups": {"llama-8b": {"settings": {"maxContextLength": 8192}}}})
+    assert restart == [("llama-8b", "restart", ["template.spec.containers[engine].args"])]
+    rwx = {"replicas": 3, "cache": {"accessModes": ["ReadWriteMany"]}}
+    assert _impact({"modelGroups": {"llama-8b": rwx}}) == [
+        (
+            "llama-8b",
+            "scale",
+            [
+                "replicas 1 -> 3",
+                "PersistentVolumeClaim/llm-corral-llama-8b-cache",
+                "PodDisruptionBudget/llm-corral-llama-8b",
+            ],
+        )
+    ]
+    service = {"service": {"port": 9000}}
+    assert _impact({"modelGroups": {"llama-8b": service}}) == [
+        ("llama-8b", "objects", ["Service/llm-corral-llama-8b"])
+    ]
+    only_scale = _impact({"modelGroups": {"llama-8b": {"replicas": 0}}})
+    assert only_scale == [("llama-8b", "scale", ["replicas 1 -> 0"])]
+    added = _impact({"modelGroups": {"extra": {"model": "hf://o/x"}}})
+    assert ("extra", "added", []) in added
+
+
+def test_variants_name_check_and_refuse_repeats() -> None:
+    base = load(SINGLE)
+    found = expand(
+        base,
+        [
+            {"variant": "h200", "modelGroups": {"llama-8b": {"gpus": {"type": "h200-141gb"}}}},
+            {"modelGroups": {"llama-8b": {"gpus": {"type": "tpu"}}}},
+        ],
+        "single",
+    )
+    assert [(v.name, bool(v.problems)) for v in found] == [("h200", False), ("single-2", True)]
+    assert found[0].values["modelGroups"]["llama-8b"]["gpus"] == {"count": 1, "type": "h200-141gb"}
+    with pytest.raises(ValuesError, match="variant names repeat: a"):
+        expand(base, [{"variant": "a"}, {"variant": "a"}], "single")
+
+
+def test_load_refuses_non_maps(tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text("[1, 2]\n")
+    with pytest.raises(ValuesError, match="must hold a map, not list"):
+        load(path)
