@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from corral import chart, rules
+from corral import chart, fit, rules
 from corral.values import load, merge
 
 
@@ -18,16 +18,24 @@ def coalesce(*layers: Mapping[str, Any]) -> dict[str, Any]:
     return merge(chart.defaults(), *layers)
 
 
-def check_files(paths: Sequence[Path], release: str = "llm") -> list[str]:
+def check_files(
+    paths: Sequence[Path], release: str = "llm", configs: Mapping[str, Path] | None = None
+) -> list[str]:
     """Every problem with the merged values files, one line each naming the key path."""
-    return check(merge(*(load(p) for p in paths)), release)
+    return check(merge(*(load(p) for p in paths)), release, configs)
 
 
-def check(values: Mapping[str, Any], release: str = "llm") -> list[str]:
-    """Every problem with user values (before chart defaults), one line each."""
+def check(
+    values: Mapping[str, Any], release: str = "llm", configs: Mapping[str, Path] | None = None
+) -> list[str]:
+    """Every problem with user values (before chart defaults), one line each.
+
+    `configs` maps group names to a model config.json (or model/cache directory) for the GPU-fit
+    check; groups without one are looked up in the local Hugging Face cache, else not sized.
+    """
     full = coalesce(values)
-    found = schema_problems(full)
-    return found or rules.problems(full, release)
+    found = schema_problems(full) or rules.problems(full, release)
+    return found or fit.problems(full, configs or {})
 
 
 def schema_problems(values: Mapping[str, Any]) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import yaml
 
-from corral import _helm, diff, variants
+from corral import _helm, diff, size, variants
 from corral.check import check, check_files
 from corral.compose import ModelGroup
 from corral.deploy import apply, remove
@@ -99,13 +99,32 @@ def new_command(
     click.echo(f"{target}: modelGroups.{group.key} ({engine}, {model})")
 
 
+def _model_configs(items: tuple[str, ...]) -> dict[str, Path]:
+    configs = {}
+    for item in items:
+        group, sep, path = item.partition("=")
+        if not sep or not group or not path:
+            raise click.BadParameter(f"{item!r} is not GROUP=PATH", param_hint="--model-config")
+        configs[group] = Path(path)
+    return configs
+
+
 @cli.command("check")
 @VALUES
 @RELEASE
+@click.option(
+    "--model-config",
+    "model_configs",
+    multiple=True,
+    metavar="GROUP=PATH",
+    help="A group's model config.json (or model/HF cache dir) for the GPU-fit check.",
+)
 @OUTPUT
-def check_command(values: tuple[Path, ...], release: str, output: str) -> None:
-    """Check VALUES files (merged in order) against the chart's schema and rules."""
-    problems = check_files(values, release)
+def check_command(
+    values: tuple[Path, ...], release: str, model_configs: tuple[str, ...], output: str
+) -> None:
+    """Check VALUES files (merged in order): schema, chart rules, and GPU fit where sized."""
+    problems = check_files(values, release, _model_configs(model_configs))
     if output == "json":
         click.echo(json.dumps({"ok": not problems, "problems": problems}))
     else:
@@ -211,6 +230,45 @@ def models_command(values: tuple[Path, ...], output: str) -> None:
     for m in models:
         aliases = f"  aliases: {', '.join(m.aliases)}" if m.aliases else ""
         click.echo(f"{m.served_name}  group: {m.group}  engine: {m.engine}{aliases}")
+
+
+@cli.command("size")
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
+@click.option("--max-context", type=click.IntRange(min=1), help="Tokens per sequence.")
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.9,
+    show_default=True,
+    help="GPU memory fraction the engine may use.",
+)
+@click.option(
+    "--quantization",
+    type=click.Choice(sorted(size.QUANT_BYTES)),
+    help="Quantize on load (default: as the checkpoint is).",
+)
+@click.option("--gpu", "gpu_types", multiple=True, help="Profiles to size for (default: all).")
+@OUTPUT
+def size_command(
+    model: Path,
+    max_context: int | None,
+    fraction: float,
+    quantization: str | None,
+    gpu_types: tuple[str, ...],
+    output: str,
+) -> None:
+    """Size MODEL (config.json, model dir or HF cache dir) for each GPU profile."""
+    report = size.report(
+        size.load_model(model),
+        fraction=fraction,
+        context=max_context,
+        quantization=quantization,
+        profiles=gpu_types,
+    )
+    if output == "json":
+        click.echo(json.dumps(report))
+        return
+    click.echo(size.format_report(report))
 
 
 @cli.command("test")

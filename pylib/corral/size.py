@@ -21,6 +21,7 @@ from corral.errors import ValuesError
 GiB = 1024**3
 MiB = 1024**2
 OVERHEAD_BYTES = 2 * GiB
+DEFAULT_FRACTION = 0.9
 TP_SIZES = (1, 2, 4, 8)
 DTYPE_BYTES = {"float32": 4.0, "float16": 2.0, "bfloat16": 2.0, "float8_e4m3fn": 1.0}
 # Bytes per weight of linear layers for a quantization method (embeddings and norms keep dtype).
@@ -305,3 +306,79 @@ def needed_gpus(
         f"do not fit {gpus} GPU(s) of {memory_mib} MiB at memory fraction {fraction} "
         f"({usable:.1f} GiB usable after {OVERHEAD_BYTES // GiB} GiB overhead each); {hint}"
     )
+
+
+def report(
+    m: Model,
+    *,
+    fraction: float,
+    context: int | None,
+    quantization: str | None,
+    profiles: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Everything `corral size` prints, as plain data."""
+    from corral import chart
+
+    known = chart.gpu_profiles()
+    unknown = sorted(set(profiles) - set(known))
+    if unknown:
+        raise ValuesError(
+            f"--gpu: unknown profile {', '.join(unknown)}; use one of: {', '.join(sorted(known))}"
+        )
+    tokens = context or m.max_context
+    per_layer, full, window = kv_layout(m)
+    fits = [
+        fit(
+            m,
+            name,
+            int(p["memoryMiB"]),
+            fraction=fraction,
+            context=tokens,
+            quantization=quantization,
+        )
+        for name, p in known.items()
+        if p.get("memoryMiB") and (not profiles or name in profiles)
+    ]
+    return {
+        "model": m.name,
+        "parameters": sum(parameters(m).values()),
+        "weightBytes": weight_bytes(m, quantization),
+        "weightsFrom": "safetensors index" if m.index_bytes and not quantization else "estimate",
+        "kvBytesPerToken": kv_bytes_per_token(m),
+        "kvLayout": {
+            "attention": "MLA" if m.mla else "GQA",
+            "bytesPerLayer": per_layer,
+            "fullLayers": full,
+            "slidingLayers": m.layers - full,
+            "slidingWindow": window,
+        },
+        "maxContext": tokens,
+        "gpuMemoryFraction": fraction,
+        "overheadBytesPerGpu": OVERHEAD_BYTES,
+        "fits": [f.__dict__ for f in fits],
+    }
+
+
+def format_report(r: Mapping[str, Any]) -> str:
+    """The report as a few lines and a table."""
+    kv = r["kvLayout"]
+    window = (
+        f", {kv['slidingLayers']} sliding layers (window {kv['slidingWindow']})"
+        if kv["slidingWindow"]
+        else ""
+    )
+    lines = [
+        f"model:    {r['model']}",
+        f"weights:  {r['weightBytes'] / GiB:.2f} GiB "
+        f"({r['parameters'] / 1e9:.2f} B parameters; {r['weightsFrom']})",
+        f"kv cache: {r['kvBytesPerToken'] / 1024:.1f} KiB per token ({kv['attention']}{window})",
+        f"budget:   memory fraction {r['gpuMemoryFraction']}, "
+        f"{r['overheadBytesPerGpu'] // GiB} GiB overhead per GPU, "
+        f"{r['maxContext']} tokens per sequence",
+        "",
+        f"{'profile':<12} {'tensor-parallel':>15} {'KV tokens':>12} {'max concurrency':>16}",
+    ]
+    for f in r["fits"]:
+        tp = str(f["tensor_parallel"]) if f["tensor_parallel"] else "does not fit"
+        lines.append(f"{f['profile']:<12} {tp:>15} {f['kv_tokens']:>12} {f['max_concurrency']:>16}")
+    return "\n".join(lines)

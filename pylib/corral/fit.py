@@ -1,0 +1,63 @@
+"""Refuse model groups whose model cannot fit their GPUs (when the model's config is at hand)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from corral import size
+from corral.groups import Group, enabled
+
+
+def hf_cache_dirs() -> list[Path]:
+    """Where a local Hugging Face hub cache may be, in lookup order."""
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]))
+    if os.environ.get("HF_HOME"):
+        dirs.append(Path(os.environ["HF_HOME"]) / "hub")
+    dirs.append(Path.home() / ".cache" / "huggingface" / "hub")
+    return dirs
+
+
+def local_config(group: Group) -> Path | None:
+    """The group's config.json in a local HF cache, at its revision when pinned."""
+    model = str(group.values.get("model", ""))
+    if not model.startswith("hf://"):
+        return None
+    repo = model.removeprefix("hf://").replace("/", "--")
+    for cache in hf_cache_dirs():
+        entry = cache / f"models--{repo}"
+        revision = group.values.get("revision")
+        pinned = entry / "snapshots" / str(revision) / "config.json" if revision else None
+        if pinned and pinned.exists():
+            return pinned
+        if not revision and entry.is_dir():
+            return entry
+    return None
+
+
+def problems(values: Mapping[str, Any], configs: Mapping[str, Path]) -> list[str]:
+    """One line per group whose model (from `configs` or the local cache) cannot fit its GPUs."""
+    found = []
+    for group in enabled(values):
+        path = configs.get(group.name) or local_config(group)
+        gpus = group.values["gpus"]
+        profile = group.profiles.get(gpus.get("type") or "")
+        if path is None or not profile or not profile.get("memoryMiB") or not gpus["count"]:
+            continue
+        settings = group.values["settings"]
+        model = size.load_model(path)
+        reason = size.needed_gpus(
+            model,
+            int(profile["memoryMiB"]),
+            float(settings.get("gpuMemoryFraction") or size.DEFAULT_FRACTION),
+            int(settings.get("maxContextLength") or model.max_context),
+            settings.get("quantization"),
+            int(gpus["count"]),
+        )
+        if reason:
+            found.append(f"{group.path}.gpus: {model.name}: {reason}")
+    return found
