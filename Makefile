@@ -22,8 +22,9 @@ help: ## List the targets
 setup: tools venv ## Install every pinned tool into .tools/ and the Python venv into .venv/
 
 .PHONY: tools
-tools: ## Build Helm 4, Helm 3 and the helm-unittest plugin (cached by version)
+tools: ## Build Helm 4, Helm 3 and the helm-unittest plugin; copy the CRDs (cached by version)
 	bash ci/setup-tools.sh
+	bash ci/setup-crds.sh
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the Python venv with the corral package (editable) and test deps
@@ -54,7 +55,7 @@ golden-check: ## Fail when a render differs from its golden
 	$(PY) ci/golden.py check
 
 .PHONY: kube-validate
-kube-validate: ## Validate every golden render against Kubernetes $(KUBE_VALIDATE_MIN)-$(KUBE_VALIDATE_MAX) schemas (strict)
+kube-validate: ## Validate every golden render against Kubernetes $(KUBE_VALIDATE_MIN)-$(KUBE_VALIDATE_MAX) schemas and the CRDs (strict)
 	$(PY) ci/kube_validate.py --min $(KUBE_VALIDATE_MIN) --max $(KUBE_VALIDATE_MAX) tests/golden/*.yaml
 
 .PHONY: python-lint

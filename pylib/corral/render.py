@@ -8,7 +8,7 @@ from typing import Any
 
 import kubernetes_validate
 
-from corral import _helm
+from corral import _helm, crds
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,17 @@ def render(
 
 
 def validate(manifests: Manifests, kube_version: str) -> list[str]:
-    """Strict offline schema problems of each manifest for a Kubernetes version, one per line."""
+    """Strict offline schema problems of each manifest for a Kubernetes version, one per line.
+
+    Built-in kinds are checked with that version's schemas; custom resources with their CRDs.
+    """
     version = kube_version if kube_version.count(".") == 2 else f"{kube_version}.0"
     problems = []
     for doc in manifests:
+        if crds.known(doc):
+            name = f"{doc['kind']}/{doc['metadata']['name']}"
+            problems += [f"{name}: {line}" for line in crds.problems(doc)]
+            continue
         try:
             kubernetes_validate.validate(doc, version.removeprefix("v"), strict=True)
         except kubernetes_validate.ValidationError as err:
