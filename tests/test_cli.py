@@ -199,3 +199,44 @@ def test_test_runs_the_chart_suites() -> None:
     done = corral("test")
     assert done.returncode == 0, done.stdout[-2000:]
     assert "Test Suites:" in done.stdout
+
+
+def test_size_prints_the_table_and_json() -> None:
+    text = corral(
+        "size",
+        "tests/fixtures/configs/deepseek-v3",
+        "--gpu",
+        "h200-141gb",
+        "--gpu",
+        "l4-24gb",
+        "--max-context",
+        "32768",
+    )
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[2] == "kv cache: 68.6 KiB per token (MLA)"
+    assert lines[-2].split()[:2] == ["h200-141gb", "8"]
+    assert lines[-1].split()[:4] == ["l4-24gb", "does", "not", "fit"]
+    data = json.loads(corral("size", "tests/fixtures/configs/llama-3.1-8b", "-o", "json").stdout)
+    assert (data["parameters"], data["kvBytesPerToken"]) == (8_030_261_248, 131072)
+    bad = corral("size", "tests/fixtures/configs/llama-3.1-8b", "--gpu", "tpu")
+    assert (bad.returncode, bad.stderr.splitlines()[0]) == (
+        2,
+        "corral: error: --gpu: unknown profile tpu; use one of: a100-40gb, a100-80gb, "
+        "b200-192gb, cpu, h100-80gb, h200-141gb, l4-24gb, l40s-48gb",
+    )
+
+
+def test_check_refuses_a_model_too_big_for_its_gpus(tmp_path: Path) -> None:
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "modelGroups:\n  big: {model: hf://meta-llama/Llama-3.1-70B, "
+        "gpus: {count: 1, type: h100-80gb}}\n"
+    )
+    done = corral("check", str(stack), "--model-config", "big=tests/fixtures/configs/llama-3.1-70b")
+    assert done.returncode == 1
+    assert done.stdout.startswith("modelGroups.big.gpus: llama-3.1-70b: 131.4 GiB of weights")
+    assert "tensor parallel 4 fits" in done.stdout
+    malformed = corral("check", str(stack), "--model-config", "big")
+    assert malformed.returncode == 2
+    assert "'big' is not GROUP=PATH" in malformed.stderr

@@ -44,7 +44,7 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "rwo-shared": (
         {"modelGroups": {"a": {"model": "hf://o/a", "replicas": 2}}},
-        "modelGroups.a.cache.accessModes: a ReadWriteOnce claim cannot be shared by 2 replicas",
+        "modelGroups.a.cache.accessModes: a ReadWriteOnce claim cannot be shared by 2 pods",
     ),
     "custom-incomplete": (
         {"modelGroups": {"c": {"model": "/m", "engine": "custom", "gpus": {"count": 0}}}},

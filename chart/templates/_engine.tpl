@@ -2,9 +2,12 @@
 corral.engine.args: the engine's arguments as a YAML list: model, bind address, port, served
 names, revision, parallelism and settings through the preset's flags, then fixedArgs, extraArgs.
 Single values are passed as --flag=value; a multi-name served-name flag takes separate words.
-Usage: {{ include "corral.engine.args" $g | fromYamlArray }}
+In a LeaderWorkerSet the preset's multiNode leaderArgs or workerArgs follow.
+Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") | fromYamlArray }}
 */}}
 {{- define "corral.engine.args" -}}
+{{- $role := .role -}}
+{{- with .group -}}
 {{- $p := .preset -}}
 {{- $f := $p.flags -}}
 {{- $v := .values -}}
@@ -53,8 +56,13 @@ Usage: {{ include "corral.engine.args" $g | fromYamlArray }}
 {{- with $p.configFile -}}
 {{- $args = append $args (printf "%s=/etc/corral/engine/config.yaml" .flag) -}}
 {{- end -}}
-{{- $args = concat $args ($p.fixedArgs | default list) ($v.extraArgs | default list) -}}
+{{- $args = concat $args ($p.fixedArgs | default list) -}}
+{{- if $role -}}
+{{- $args = concat $args (index ($p.multiNode | default dict) (printf "%sArgs" $role) | default list) -}}
+{{- end -}}
+{{- $args = concat $args ($v.extraArgs | default list) -}}
 {{- toYaml $args -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -1,19 +1,34 @@
 {{/*
-corral.pod.template: the pod template of a model group, shared by every workload kind.
-Usage: {{ include "corral.pod.template" (dict "ctx" $ "group" $g) | nindent 4 }}
+corral.pod.template: the pod template of a model group, shared by every workload kind. role is ""
+(a Deployment pod), "leader" or "worker" (LeaderWorkerSet): workers get the preset's worker
+arguments, no probes and no model-name label, so only leaders are routed to.
+Usage: {{ include "corral.pod.template" (dict "ctx" $ "group" $g "role" "leader") | nindent 4 }}
 */}}
 {{- define "corral.pod.template" -}}
 {{- $ctx := .ctx -}}
 {{- $g := .group -}}
 {{- $v := $g.values -}}
 {{- $p := $g.preset -}}
+{{- $role := .role | default "" -}}
 metadata:
   labels:
+    {{- if eq $role "worker" }}
+    {{- include "corral.labels.standard" (dict "ctx" $ctx "component" "model-server") | nindent 4 }}
+    corral.dev/group: {{ $g.name }}
+    corral.dev/engine: {{ $p.engine }}
+    {{- else }}
     {{- include "corral.labels.group" . | nindent 4 }}
+    {{- end }}
+    {{- with $role }}
+    corral.dev/role: {{ . }}
+    {{- end }}
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- $annotations := dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString (int $p.port)) "prometheus.io/path" $p.metrics.path }}
+  {{- $annotations := dict }}
+  {{- if ne $role "worker" }}
+  {{- $annotations = dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString (int $p.port)) "prometheus.io/path" $p.metrics.path }}
+  {{- end }}
   {{- $annotations = mustMergeOverwrite $annotations (deepCopy ($v.podAnnotations | default dict)) }}
   {{- with $g.engineConfig }}
   {{- $_ := set $annotations "checksum/engine-config" (toYaml . | sha256sum) }}
@@ -70,7 +85,7 @@ spec:
       imagePullPolicy: {{ $p.image.pullPolicy }}
       command:
         {{- toYaml $p.command | nindent 8 }}
-      {{- with include "corral.engine.args" $g | fromYamlArray }}
+      {{- with include "corral.engine.args" (dict "group" $g "role" $role) | fromYamlArray }}
       args:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -86,7 +101,9 @@ spec:
       envFrom:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      {{- if ne $role "worker" }}
       {{- include "corral.pod.probes" $g | nindent 6 }}
+      {{- end }}
       {{- if gt (int $v.preStopSleepSeconds) 0 }}
       lifecycle:
         preStop:
@@ -97,7 +114,7 @@ spec:
       resources:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with $v.securityContext }}
+      {{- with include "corral.pod.securityContext" (dict "group" $g "role" $role) | fromYaml }}
       securityContext:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -179,12 +196,38 @@ Usage: {{ include "corral.pod.resources" $g | fromYaml }}
 {{- $res := deepCopy (.values.resources | default dict) -}}
 {{- $resource := "nvidia.com/gpu" -}}
 {{- if hasKey .profile "resourceName" }}{{ $resource = .profile.resourceName }}{{ end -}}
-{{- if and $resource (gt (int .values.gpus.count) 0) -}}
 {{- $limits := $res.limits | default dict -}}
+{{- if and $resource (gt (int .values.gpus.count) 0) -}}
 {{- $_ := set $limits $resource (int .values.gpus.count) -}}
-{{- $_ := set $res "limits" $limits -}}
 {{- end -}}
+{{- $rdma := .values.multiNode.rdma -}}
+{{- if and (gt (int .values.nodes) 1) $rdma.enabled -}}
+{{- $_ := set $limits $rdma.resourceName (int $rdma.count) -}}
+{{- end -}}
+{{- with $limits }}{{ $_ := set $res "limits" . }}{{ end -}}
 {{- toYaml $res -}}
+{{- end -}}
+
+{{/*
+corral.pod.securityContext: the group's container security context; multi-node pods with RDMA
+add IPC_LOCK (for registered memory), and run privileged only when multiNode.privileged says so.
+Usage: {{ include "corral.pod.securityContext" (dict "group" $g "role" $role) | fromYaml }}
+*/}}
+{{- define "corral.pod.securityContext" -}}
+{{- $v := .group.values -}}
+{{- $sc := deepCopy ($v.securityContext | default dict) -}}
+{{- if .role -}}
+{{- if $v.multiNode.rdma.enabled -}}
+{{- $caps := $sc.capabilities | default dict -}}
+{{- $_ := set $caps "add" (append ($caps.add | default list) "IPC_LOCK" | uniq) -}}
+{{- $_ := set $sc "capabilities" $caps -}}
+{{- end -}}
+{{- if $v.multiNode.privileged -}}
+{{- $_ := set $sc "privileged" true -}}
+{{- $_ := set $sc "allowPrivilegeEscalation" true -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $sc -}}
 {{- end -}}
 
 {{/*

@@ -140,20 +140,73 @@ def _gpu_problems(group: Group) -> Iterator[str]:
         else:
             resource = group.profiles[gpus["type"]].get("resourceName", "")
     needed = int(v["parallelism"]["tensor"]) * int(v["parallelism"]["pipeline"])
-    count = int(gpus["count"])
-    if resource and (count > 0 or needed > 1) and count < needed:
+    count, nodes = int(gpus["count"]), int(v["nodes"])
+    total = count * nodes
+    if resource and (total > 0 or needed > 1) and total < needed:
+        if nodes > 1:
+            yield (
+                f"{path}.gpus.count: {count} GPUs x {nodes} nodes = {total} is fewer than "
+                f"parallelism.tensor * parallelism.pipeline = {needed}; raise gpus.count or nodes, "
+                "or lower the parallelism"
+            )
+        else:
+            yield (
+                f"{path}.gpus.count: {count} GPUs is fewer than parallelism.tensor * "
+                f"parallelism.pipeline = {needed}; raise gpus.count or lower the parallelism"
+            )
+    preset = group.preset
+    if nodes > 1 and preset and not preset.get("multiNode"):
+        if preset["engine"] == "tgi":
+            yield (
+                f"{path}.nodes: engine tgi runs on one node only; set nodes: 1 and shard within "
+                "the node with parallelism.tensor"
+            )
+        else:
+            yield f"{path}.nodes: engine {preset['engine']} has no multi-node launch; set nodes: 1"
+    yield from _autoscaling_problems(group)
+
+
+def _autoscaling_problems(group: Group) -> Iterator[str]:
+    path, scaling = group.path, group.values["autoscaling"]
+    if not scaling["enabled"]:
+        return
+    low, high = int(scaling["minReplicas"]), int(scaling["maxReplicas"])
+    if low > high:
         yield (
-            f"{path}.gpus.count: {count} GPUs is fewer than parallelism.tensor * "
-            f"parallelism.pipeline = {needed}; raise gpus.count or lower the parallelism"
+            f"{path}.autoscaling.minReplicas: {low} is above autoscaling.maxReplicas {high}; "
+            "lower it or raise maxReplicas"
+        )
+    if low == 0 and scaling["kind"] != "keda":
+        yield (
+            f"{path}.autoscaling.minReplicas: 0 needs autoscaling.kind keda (an HPA cannot scale "
+            "to zero); use kind: keda or minReplicas of 1 or more"
+        )
+    metric = ((group.preset or {}).get("metricNames") or {}).get(scaling["metric"])
+    if scaling["kind"] == "keda" and not scaling.get("query") and not metric:
+        yield (
+            f"{path}.autoscaling.query: engine {group.engine} has no known load metric; "
+            "give a PromQL query"
+        )
+    if scaling["kind"] == "hpa" and not scaling.get("hpaMetricName") and not metric:
+        yield (
+            f"{path}.autoscaling.hpaMetricName: engine {group.engine} has no known load metric; "
+            "name your adapter's external metric"
         )
 
 
+def pods(group: Group) -> int:
+    """Most pods the group can run at once: replicas (or maxReplicas) times nodes."""
+    scaling = group.values["autoscaling"]
+    replicas = int(scaling["maxReplicas"] if scaling["enabled"] else group.values["replicas"])
+    return replicas * int(group.values["nodes"])
+
+
 def _cache_problems(group: Group) -> Iterator[str]:
-    path, cache, replicas = group.path, group.values["cache"], int(group.values["replicas"])
-    if cache["type"] == "pvc" and replicas > 1 and "ReadWriteMany" not in cache["accessModes"]:
+    path, cache, count = group.path, group.values["cache"], pods(group)
+    if cache["type"] == "pvc" and count > 1 and "ReadWriteMany" not in cache["accessModes"]:
         yield (
-            f"{path}.cache.accessModes: a ReadWriteOnce claim cannot be shared by {replicas} "
-            "replicas; use [ReadWriteMany], an RWX existingClaim, hostPath or emptyDir"
+            f"{path}.cache.accessModes: a ReadWriteOnce claim cannot be shared by {count} "
+            "pods; use [ReadWriteMany], an RWX existingClaim, hostPath or emptyDir"
         )
     if cache["type"] == "existingClaim" and not cache.get("existingClaim"):
         yield f"{path}.cache.existingClaim: required with cache.type existingClaim; name the claim"

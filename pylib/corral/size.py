@@ -150,15 +150,21 @@ def _find_config(path: Path) -> Path:
 
 
 def parameters(m: Model) -> dict[str, int]:
-    """Parameter counts: embeddings (incl. an untied LM head), linear layers, norms."""
+    """Parameter counts of the language model, by kind.
+
+    Embeddings (with an untied LM head), attention and MLP/expert linear layers, and norms (incl.
+    Qwen3's per-head q/k norms). Small biases some architectures add (gpt-oss's sinks and expert
+    biases) and vision encoders are not counted.
+    """
     h, layers, vocab = m.hidden, m.layers, int(m.get("vocab_size"))
     tied = bool(m.get("tie_word_embeddings", default=False))
-    embed = vocab * h * (1 if tied else 2)
-    linear = 0
-    for layer in range(layers):
-        linear += _attention(m) + _mlp(m, layer)
-    norms = h * (2 * layers + 1)
-    return {"embedding": embed, "linear": linear, "norm": norms}
+    qk_norm = 2 * m.head_dim if str(m.get("model_type", default="")).startswith("qwen3") else 0
+    return {
+        "embedding": vocab * h * (1 if tied else 2),
+        "attention": layers * _attention(m),
+        "mlp": sum(_mlp(m, layer) for layer in range(layers)),
+        "norm": h * (2 * layers + 1) + layers * qk_norm,
+    }
 
 
 def _attention(m: Model) -> int:
@@ -189,7 +195,10 @@ def _mlp(m: Model, layer: int) -> int:
     moe = int(m.get("moe_intermediate_size", "intermediate_size"))
     shared = int(m.get("n_shared_experts", default=0))
     shared_size = int(m.get("shared_expert_intermediate_size", default=moe * shared))
-    return int(experts) * 3 * h * moe + 3 * h * shared_size + h * int(experts)
+    router = h * int(experts)
+    if m.get("topk_method") == "noaux_tc":  # DeepSeek-V3's routing correction bias
+        router += int(experts)
+    return int(experts) * 3 * h * moe + 3 * h * shared_size + router
 
 
 def weight_bytes(m: Model, quantization: str | None = None) -> int:
@@ -201,7 +210,19 @@ def weight_bytes(m: Model, quantization: str | None = None) -> int:
     if linear is None:
         linear = m.quantization[1] if m.quantization else dtype
     p = parameters(m)
-    return int((p["embedding"] + p["norm"]) * dtype + p["linear"] * linear)
+    attention = dtype if _unquantized(m, "self_attn") and not quantization else linear
+    return int(
+        (p["embedding"] + p["norm"]) * dtype + p["attention"] * attention + p["mlp"] * linear
+    )
+
+
+def _unquantized(m: Model, module: str) -> bool:
+    """True when the checkpoint's quantization_config leaves this module in its dtype."""
+    qc = m.get("quantization_config")
+    skipped = (
+        qc.get("modules_to_not_convert") or qc.get("ignore") or [] if isinstance(qc, dict) else []
+    )
+    return any(module in str(pattern) for pattern in skipped)
 
 
 def kv_layout(m: Model, kv_dtype_bytes: float = 2.0) -> tuple[int, int, int | None]:
