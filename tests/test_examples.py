@@ -41,9 +41,11 @@ def test_helm3_renders_what_helm4_renders(example: Path) -> None:
 def test_every_group_has_a_deployment_and_service(example: Path) -> None:
     groups = yaml.safe_load(example.read_text())["modelGroups"]
     docs = render([example])
-    for kind in ("Deployment", "Service"):
-        names = {d["metadata"]["name"] for d in docs if d["kind"] == kind}
-        assert names == {f"llm-corral-{g}" for g in groups}, kind
+    workloads = {
+        d["metadata"]["name"] for d in docs if d["kind"] in ("Deployment", "LeaderWorkerSet")
+    }
+    services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    assert workloads == services == {f"llm-corral-{g}" for g in groups}
 
 
 def test_multi_engine_covers_all_five_engines() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 
 from conftest import EXAMPLES, ROOT, render
+from corral.render import Manifests, validate
 
 OVERLAYS = sorted((ROOT / "values").glob("*.yaml"))
 MULTI = ROOT / "examples" / "multi-engine.yaml"
@@ -24,8 +24,7 @@ def deployments(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.stem)
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_overlay_renders_valid_manifests(example: Path, overlay: Path) -> None:
-    for doc in render([example, overlay]):
-        kubernetes_validate.validate(doc, "1.37.0", strict=True)
+    assert validate(Manifests(render([example, overlay])), "1.37") == []
 
 
 def test_production_keeps_a_ready_replica_through_rollouts_and_drains() -> None:

@@ -126,6 +126,92 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         {"modelGroups": {"a": {"model": "hf://o/a", "cache": {"type": "hostPath"}}}},
         "modelGroups.a.cache.hostPath: required with cache.type hostPath",
     ),
+    "multinode-tgi": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "engine": "tgi",
+                    "nodes": 2,
+                    "cache": {"type": "emptyDir"},
+                }
+            }
+        },
+        "modelGroups.a.nodes: engine tgi runs on one node only",
+    ),
+    "gpus-times-nodes": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "nodes": 2,
+                    "gpus": {"count": 4},
+                    "parallelism": {"tensor": 8, "pipeline": 2},
+                    "cache": {"type": "emptyDir"},
+                }
+            }
+        },
+        "modelGroups.a.gpus.count: 4 GPUs x 2 nodes = 8 is fewer than",
+    ),
+    "min-above-max": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "cache": {"type": "emptyDir"},
+                    "autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2},
+                }
+            }
+        },
+        "modelGroups.a.autoscaling.minReplicas: 5 is above autoscaling.maxReplicas 2",
+    ),
+    "zero-without-keda": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "cache": {"type": "emptyDir"},
+                    "autoscaling": {"enabled": True, "kind": "hpa", "minReplicas": 0},
+                }
+            }
+        },
+        "modelGroups.a.autoscaling.minReplicas: 0 needs autoscaling.kind keda",
+    ),
+    "zero-on-engine-metric": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "cache": {"type": "emptyDir"},
+                    "autoscaling": {"enabled": True, "minReplicas": 0},
+                }
+            }
+        },
+        "modelGroups.a.autoscaling.query: scaling to zero needs a query",
+    ),
+    "no-load-metric": (
+        {
+            "modelGroups": {
+                "c": {
+                    **CUSTOM,
+                    "model": "/m",
+                    "port": 80,
+                    "gpus": {"count": 0},
+                    "cache": {"type": "none"},
+                    "autoscaling": {"enabled": True},
+                }
+            }
+        },
+        "modelGroups.c.autoscaling.query: engine custom has no known load metric",
+    ),
+    "rwo-autoscaled": (
+        {
+            "modelGroups": {
+                "a": {"model": "hf://o/a", "autoscaling": {"enabled": True, "maxReplicas": 3}}
+            }
+        },
+        "modelGroups.a.cache.accessModes: a ReadWriteOnce claim cannot be shared by 3 pods",
+    ),
     "token-twice": (
         {"huggingface": {"token": {"existingSecret": "s", "value": "v"}}},
         "huggingface.token: both existingSecret and value are set; keep one",

@@ -98,3 +98,32 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
       "download" $download
       "engineConfig" $engineConfig) -}}
 {{- end -}}
+
+{{/*
+corral.groups.workload: apiVersion and kind of the group's workload, for scaleTargetRef.
+Usage: {{ include "corral.groups.workload" $g | fromYaml }}
+*/}}
+{{- define "corral.groups.workload" -}}
+{{- if gt (int .values.nodes) 1 -}}
+apiVersion: leaderworkerset.x-k8s.io/v1
+kind: LeaderWorkerSet
+{{- else -}}
+apiVersion: apps/v1
+kind: Deployment
+{{- end -}}
+{{- end -}}
+
+{{/*
+corral.groups.loadQuery: the PromQL an autoscaler reads: autoscaling.query, or the preset's queue
+or running metric summed over the group's pods (labels the chart's PodMonitor puts on targets).
+Usage: {{ include "corral.groups.loadQuery" (dict "ctx" $ "group" $g) }}
+*/}}
+{{- define "corral.groups.loadQuery" -}}
+{{- $as := .group.values.autoscaling -}}
+{{- if $as.query -}}
+{{- $as.query -}}
+{{- else -}}
+{{- $metric := index .group.preset.metricNames $as.metric -}}
+{{- printf "sum(%s{namespace=%q,app_kubernetes_io_instance=%q,corral_dev_group=%q})" $metric .ctx.Release.Namespace .ctx.Release.Name .group.name -}}
+{{- end -}}
+{{- end -}}

@@ -181,6 +181,12 @@ def _autoscaling_problems(group: Group) -> Iterator[str]:
             f"{path}.autoscaling.minReplicas: 0 needs autoscaling.kind keda (an HPA cannot scale "
             "to zero); use kind: keda or minReplicas of 1 or more"
         )
+    if low == 0 and scaling["kind"] == "keda" and not scaling.get("query"):
+        yield (
+            f"{path}.autoscaling.query: scaling to zero needs a query that sees requests while no "
+            "pod runs (e.g. your gateway's per-model request rate); the engine's own metric "
+            "vanishes at zero"
+        )
     metric = ((group.preset or {}).get("metricNames") or {}).get(scaling["metric"])
     if scaling["kind"] == "keda" and not scaling.get("query") and not metric:
         yield (
