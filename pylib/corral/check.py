@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from corral import chart, fit, rules
+from corral import chart, fit, flags, rules
 from corral.values import load, merge
 
 
@@ -30,12 +30,15 @@ def check(
 ) -> list[str]:
     """Every problem with user values (before chart defaults), one line each.
 
+    Schema first, then the chart's rules; on values that pass both, engine flags in extraArgs
+    (against the engine's catalog) and GPU fit.
+
     `configs` maps group names to a model config.json (or model/cache directory) for the GPU-fit
     check; groups without one are looked up in the local Hugging Face cache, else not sized.
     """
     full = coalesce(values)
     found = schema_problems(full) or rules.problems(full, release)
-    return found or fit.problems(full, configs or {})
+    return found or flags.problems(full) + fit.problems(full, configs or {})
 
 
 def schema_problems(values: Mapping[str, Any]) -> list[str]:
