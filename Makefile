@@ -22,9 +22,10 @@ help: ## List the targets
 setup: tools venv ## Install every pinned tool into .tools/ and the Python venv into .venv/
 
 .PHONY: tools
-tools: ## Build Helm 4, Helm 3 and the helm-unittest plugin; copy the CRDs (cached by version)
+tools: ## Build Helm 4, Helm 3, helm-unittest and the local cluster's binaries; copy the CRDs (cached)
 	bash ci/setup-tools.sh
 	bash ci/setup-crds.sh
+	bash ci/setup-cluster-tools.sh
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the Python venv with the corral package (editable) and test deps
@@ -67,6 +68,14 @@ python-lint: ## ruff (lint and format) and mypy --strict on the Python code
 .PHONY: pytest
 pytest: ## Python tests
 	$(PY) -m pytest -q
+
+.PHONY: cluster-up
+cluster-up: ## Start the local test cluster (then: eval "$$(ci/cluster.sh env)")
+	bash ci/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local test cluster
+	bash ci/cluster.sh down
 
 .PHONY: clean
 clean: ## Remove the toolchain and the venv

@@ -298,28 +298,22 @@ def _apply(release: str, values: tuple[Path, ...], **kw: Any) -> None:
     click.echo(status)
 
 
-@cli.command("install")
-@click.argument("release")
-@VALUES
-@NAMESPACE
-@_kube
-@click.option("--wait", is_flag=True, help="Wait for every pod to be ready, showing progress.")
-@click.option("--timeout", default="30m", show_default=True)
-def install_command(release: str, values: tuple[Path, ...], **kw: Any) -> None:
-    """Install (or upgrade) RELEASE with VALUES."""
-    _apply(release, values, **kw)
+def _apply_command(name: str, summary: str) -> None:
+    """Register install or upgrade: both run `helm upgrade --install` through pyhelm3."""
+
+    @cli.command(name, help=summary)
+    @click.argument("release")
+    @VALUES
+    @NAMESPACE
+    @_kube
+    @click.option("--wait", is_flag=True, help="Wait for every pod to be ready, showing progress.")
+    @click.option("--timeout", default="30m", show_default=True)
+    def command(release: str, values: tuple[Path, ...], **kw: Any) -> None:
+        _apply(release, values, **kw)
 
 
-@cli.command("upgrade")
-@click.argument("release")
-@VALUES
-@NAMESPACE
-@_kube
-@click.option("--wait", is_flag=True, help="Wait for every pod to be ready, showing progress.")
-@click.option("--timeout", default="30m", show_default=True)
-def upgrade_command(release: str, values: tuple[Path, ...], **kw: Any) -> None:
-    """Upgrade (or install) RELEASE with VALUES."""
-    _apply(release, values, **kw)
+_apply_command("install", "Install (or upgrade) RELEASE with VALUES.")
+_apply_command("upgrade", "Upgrade (or install) RELEASE with VALUES.")
 
 
 @cli.command("uninstall")

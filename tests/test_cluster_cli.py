@@ -1,0 +1,78 @@
+"""corral install, upgrade and uninstall drive the pinned Helm through pyhelm3 against a cluster."""
+
+from __future__ import annotations
+
+import subprocess
+
+from conftest import ROOT
+from kube import ENV, STATE, get
+
+CORRAL = ROOT / ".venv" / "bin" / "corral"
+
+
+def corral(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CORRAL), *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_install_upgrade_uninstall(namespace: str) -> None:
+    kubeconfig = str(STATE / "kubeconfig")
+    installed = corral(
+        "install",
+        "llm",
+        "examples/single-tgi.yaml",
+        "-n",
+        namespace,
+        "--kubeconfig",
+        kubeconfig,
+        "--wait",
+        "--timeout",
+        "3m",
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout.strip() == "llm revision 1: deployed"
+    deployment = get("deployment", "llm-corral-mistral-7b", "-n", namespace)
+    assert deployment["status"]["readyReplicas"] == 1
+
+    upgraded = corral(
+        "upgrade",
+        "llm",
+        "examples/single-tgi.yaml",
+        "examples/single-vllm.yaml",
+        "-n",
+        namespace,
+        "--kubeconfig",
+        kubeconfig,
+        "--wait",
+        "--timeout",
+        "3m",
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == "llm revision 2: deployed"
+    assert get("deployment", "llm-corral-llama-8b", "-n", namespace)["status"]["readyReplicas"] == 1
+
+    refused = corral(
+        "upgrade",
+        "llm",
+        "examples/single-vllm.yaml",
+        "-n",
+        namespace,
+        "--kubeconfig",
+        kubeconfig,
+        "--set-nothing",
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("corral: error: No such option: --set-nothing")
+
+    removed = corral("uninstall", "llm", "-n", namespace, "--kubeconfig", kubeconfig, "--wait")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == "llm uninstalled (model caches kept)"
+    claims = {c["metadata"]["name"] for c in get("pvc", "-n", namespace)["items"]}
+    assert claims == {"llm-corral-mistral-7b-cache", "llm-corral-llama-8b-cache"}

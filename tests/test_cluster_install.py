@@ -1,0 +1,150 @@
+"""Every example installs into a real API server and its pods land on the right simulated GPUs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import CHART, EXAMPLES
+from kube import get, helm, kubectl, wait_for
+
+PRODUCTS = yaml.safe_load((CHART / "presets" / "gpus.yaml").read_text())
+
+
+def prepare(namespace: str, example: Path) -> None:
+    """Objects an example expects to exist already (the GGUF claim of the multi-engine stack)."""
+    if "pvc://gguf-models" in example.read_text():
+        kubectl(
+            "-n",
+            namespace,
+            "apply",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "gguf-models"},
+                    "spec": {
+                        "accessModes": ["ReadWriteMany"],
+                        "resources": {"requests": {"storage": "10Gi"}},
+                    },
+                }
+            ),
+        )
+
+
+def pods(namespace: str) -> list[dict[str, Any]]:
+    return list(get("pods", "-n", namespace)["items"])
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
+    )
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_installs_and_every_pod_is_ready_on_its_gpus(example: Path, namespace: str) -> None:
+    prepare(namespace, example)
+    done = helm(
+        "install", "llm", CHART, "-n", namespace, "-f", example, "--wait", "--timeout", "4m"
+    )
+    assert "STATUS: deployed" in done.stdout
+    values = yaml.safe_load(example.read_text())
+    groups = values["modelGroups"]
+    for name, group in groups.items():
+        if group.get("nodes", 1) > 1:
+            # No LeaderWorkerSet controller runs here: the API server accepted the object.
+            assert (
+                get("leaderworkerset", f"llm-corral-{name}", "-n", namespace)["spec"][
+                    "leaderWorkerTemplate"
+                ]["size"]
+                == group["nodes"]
+            )
+            continue
+        group_pods = [
+            p for p in pods(namespace) if p["metadata"]["labels"].get("corral.dev/group") == name
+        ]
+        assert group_pods, name
+        for pod in group_pods:
+            assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
+            assert ready(pod), pod["metadata"]["name"]
+            gpu_type = group.get("gpus", {}).get("type")
+            node = get("node", pod["spec"]["nodeName"])
+            product = PRODUCTS[gpu_type]["product"] if gpu_type else ""
+            if product:
+                assert node["metadata"]["labels"]["nvidia.com/gpu.product"] == product
+            else:
+                assert "nvidia.com/gpu.product" not in node["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_helm3_server_checks_every_example(example: Path, namespace: str) -> None:
+    """Helm 3's install --dry-run needs a cluster: here it has one, and the server validates."""
+    for mode in ("client", "server"):
+        done = helm(
+            "install",
+            "llm",
+            CHART,
+            "-n",
+            namespace,
+            "-f",
+            example,
+            f"--dry-run={mode}",
+            binary="helm3",
+        )
+        assert "STATUS: pending-install" in done.stdout, mode
+
+
+def test_helm3_installs_and_waits(namespace: str) -> None:
+    example = CHART.parent / "examples" / "single-tgi.yaml"
+    helm(
+        "install",
+        "llm",
+        CHART,
+        "-n",
+        namespace,
+        "-f",
+        example,
+        "--wait",
+        "--timeout",
+        "3m",
+        binary="helm3",
+    )
+    (pod,) = pods(namespace)
+    assert ready(pod)
+    assert (
+        get("node", pod["spec"]["nodeName"])["metadata"]["labels"]["nvidia.com/gpu.product"]
+        == "NVIDIA-L4"
+    )
+
+
+def test_a_group_larger_than_any_node_stays_pending_and_says_why(namespace: str) -> None:
+    helm(
+        "install",
+        "llm",
+        CHART,
+        "-n",
+        namespace,
+        "--set",
+        "modelGroups.huge.model=hf://o/huge",
+        "--set",
+        "modelGroups.huge.gpus.count=16",
+        "--set",
+        "modelGroups.huge.gpus.type=h100-80gb",
+        "--set",
+        "modelGroups.huge.parallelism.tensor=16",
+    )
+    (pod,) = wait_for(lambda: pods(namespace), message="the pod")
+    events = wait_for(
+        lambda: [
+            e for e in get("events", "-n", namespace)["items"] if e["reason"] == "FailedScheduling"
+        ],
+        message="a FailedScheduling event",
+    )
+    assert pod["status"]["phase"] == "Pending"
+    assert "Insufficient nvidia.com/gpu" in events[0]["message"]
