@@ -122,7 +122,7 @@ def namespace(cluster: None) -> Iterator[str]:
     try:
         yield name
     finally:
-        for release in json.loads(helm("list", "-n", name, "-q", "-o", "json").stdout or "[]"):
+        for release in json.loads(helm("list", "-n", name, "-o", "json").stdout or "[]"):
             helm("uninstall", release["name"], "-n", name, "--wait", check=False)
         kubectl("delete", "pvc", "--all", "-n", name, "--wait=false", check=False)
         kubectl("delete", "namespace", name, "--wait=false", check=False)

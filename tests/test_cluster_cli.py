@@ -69,7 +69,7 @@ def test_install_upgrade_uninstall(namespace: str) -> None:
         "--set-nothing",
     )
     assert refused.returncode == 2
-    assert refused.stderr.startswith("corral: error: No such option: --set-nothing")
+    assert refused.stderr == "corral: error: No such option '--set-nothing'.\n"
 
     removed = corral("uninstall", "llm", "-n", namespace, "--kubeconfig", kubeconfig, "--wait")
     assert removed.returncode == 0, removed.stderr
