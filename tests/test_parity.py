@@ -153,6 +153,21 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         },
         "modelGroups.a.gpus.count: 4 GPUs x 2 nodes = 8 is fewer than",
     ),
+    "trtllm-ssh": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "engine": "trtllm",
+                    "nodes": 2,
+                    "gpus": {"count": 8},
+                    "parallelism": {"tensor": 16},
+                    "cache": {"type": "emptyDir"},
+                }
+            }
+        },
+        "modelGroups.a.multiNode.sshSecret: engine trtllm runs multi-node over MPI and SSH",
+    ),
     "min-above-max": (
         {
             "modelGroups": {

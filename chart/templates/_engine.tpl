@@ -89,6 +89,9 @@ Usage: {{ include "corral.engine.env" (dict "ctx" $ "group" $g) | fromYamlArray 
 {{- $env = append $env (dict "name" $name "value" (toString $value)) -}}
 {{- end -}}
 {{- end -}}
+{{- if gt (int $v.nodes) 1 -}}
+{{- $env = append $env (dict "name" "CORRAL_GPUS_PER_NODE" "value" (toString (int $v.gpus.count))) -}}
+{{- end -}}
 {{- if eq $p.engine "custom" -}}
 {{- $env = concat $env (list
       (dict "name" "CORRAL_MODEL" "value" $g.model.ref)

@@ -83,16 +83,28 @@ spec:
     - name: engine
       image: {{ printf "%s:%s" $p.image.repository $p.image.tag | quote }}
       imagePullPolicy: {{ $p.image.pullPolicy }}
+      {{- $mn := $p.multiNode | default dict }}
+      {{- if and (eq $role "worker") $mn.workerCommand }}
+      {{- /* Workers that only host ranks (e.g. sshd for MPI) run the preset's worker command alone. */}}
       command:
-        {{- toYaml $p.command | nindent 8 }}
+        {{- toYaml $mn.workerCommand | nindent 8 }}
+      {{- else }}
+      command:
+        {{- toYaml (concat (ternary ($mn.leaderCommand | default list) list (eq $role "leader")) $p.command) | nindent 8 }}
       {{- with include "corral.engine.args" (dict "group" $g "role" $role) | fromYamlArray }}
       args:
         {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- end }}
       ports:
         - name: http
           containerPort: {{ int $p.port }}
           protocol: TCP
+        {{- if and $role $mn.sshPort }}
+        - name: ssh
+          containerPort: {{ int $mn.sshPort }}
+          protocol: TCP
+        {{- end }}
       {{- with include "corral.engine.env" . | fromYamlArray }}
       env:
         {{- toYaml . | nindent 8 }}
@@ -251,6 +263,11 @@ Usage: {{ include "corral.pod.volumeMounts" $g }}
   mountPath: /etc/corral/engine
   readOnly: true
 {{- end }}
+{{- if and (gt (int .values.nodes) 1) (.preset.multiNode | default dict).sshPort }}
+- name: ssh
+  mountPath: /etc/corral/ssh
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -290,5 +307,11 @@ Usage: {{ include "corral.pod.volumes" $g }}
 - name: engine-config
   configMap:
     name: {{ .fullname }}-engine
+{{- end }}
+{{- if and (gt (int .values.nodes) 1) (.preset.multiNode | default dict).sshPort }}
+- name: ssh
+  secret:
+    secretName: {{ .values.multiNode.sshSecret }}
+    defaultMode: 0400
 {{- end }}
 {{- end -}}
