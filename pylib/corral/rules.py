@@ -163,12 +163,12 @@ def _gpu_problems(group: Group) -> Iterator[str]:
             )
         else:
             yield f"{path}.nodes: engine {preset['engine']} has no multi-node launch; set nodes: 1"
-    if nodes > 1 and preset and (preset.get("multiNode") or {}).get("sshPort"):
-        if not v["multiNode"].get("sshSecret"):
-            yield (
-                f"{path}.multiNode.sshSecret: engine {preset['engine']} runs multi-node over MPI and "
-                "SSH; name a Secret with ssh-privatekey and authorized_keys"
-            )
+    over_ssh = nodes > 1 and preset and (preset.get("multiNode") or {}).get("sshPort")
+    if over_ssh and preset and not v["multiNode"].get("sshSecret"):
+        yield (
+            f"{path}.multiNode.sshSecret: engine {preset['engine']} runs multi-node over MPI "
+            "and SSH; name a Secret with ssh-privatekey and authorized_keys"
+        )
     yield from _autoscaling_problems(group)
 
 
