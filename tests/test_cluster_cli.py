@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from conftest import ROOT
 from kube import ENV, STATE, get
@@ -76,3 +77,32 @@ def test_install_upgrade_uninstall(namespace: str) -> None:
     assert removed.stdout.strip() == "llm uninstalled (model caches kept)"
     claims = {c["metadata"]["name"] for c in get("pvc", "-n", namespace)["items"]}
     assert claims == {"llm-corral-mistral-7b-cache", "llm-corral-llama-8b-cache"}
+
+
+def test_wait_shows_progress_and_a_timeout_is_one_line(namespace: str, tmp_path: Path) -> None:
+    values = tmp_path / "huge.yaml"
+    values.write_text(
+        "modelGroups:\n  huge: {model: hf://o/huge, gpus: {count: 16, type: h100-80gb}, "
+        "parallelism: {tensor: 16}, cache: {type: emptyDir}}\n"
+    )
+    done = corral(
+        "install",
+        "llm",
+        str(values),
+        "-n",
+        namespace,
+        "--kubeconfig",
+        str(STATE / "kubeconfig"),
+        "--wait",
+        "--timeout",
+        "12s",
+    )
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    progress = [line for line in lines if line.startswith("  ")]
+    assert progress, done.stderr
+    assert progress[-1].startswith("  0/1 pods ready; llm-corral-huge-")
+    assert "unschedulable: 0/8 nodes are available" in progress[-1]
+    assert "Insufficient nvidia.com/gpu" in progress[-1]
+    assert lines[-1].startswith("corral: error: helm: ")
+    assert "Traceback" not in done.stderr

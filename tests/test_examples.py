@@ -7,12 +7,13 @@ exercised with `helm template`.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import CHART, EXAMPLES, HELMS, helm, render
+from conftest import CHART, EXAMPLES, HELMS, ROOT, helm, render
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
@@ -56,3 +57,20 @@ def test_multi_engine_covers_all_five_engines() -> None:
         if d["kind"] == "Deployment"
     }
     assert engines == {"vllm", "sglang", "trtllm", "tgi", "custom"}
+
+
+def test_compose_stack_example_runs() -> None:
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "examples" / "compose_stack.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "rendered 9 objects: 3 Deployment, 3 Service, 3 PersistentVolumeClaim",
+        "llama-8b on vllm (aliases: llama)",
+        "mistral-7b on tgi",
+        "qwen-32b on sglang (aliases: qwen)",
+    ]
