@@ -62,6 +62,11 @@ def helm(
     return run(HELM[binary], *args, check=check)
 
 
+def release(action: str, namespace: str, *args: str | Path, binary: str = "helm4") -> str:
+    """`helm install|upgrade llm <chart> -n NAMESPACE ...` against the test cluster; its stdout."""
+    return helm(action, "llm", ROOT / "chart", "-n", namespace, *args, binary=binary).stdout
+
+
 def wait_for(predicate: Any, timeout: float = 60, message: str = "condition") -> Any:
     """Poll until predicate() is truthy; return its value."""
     deadline = time.monotonic() + timeout

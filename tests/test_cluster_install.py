@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import CHART, EXAMPLES
-from kube import get, helm, kubectl, wait_for
+from kube import get, kubectl, release, wait_for
 
 PRODUCTS = yaml.safe_load((CHART / "presets" / "gpus.yaml").read_text())
 
@@ -50,10 +50,8 @@ def ready(pod: dict[str, Any]) -> bool:
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_example_installs_and_every_pod_is_ready_on_its_gpus(example: Path, namespace: str) -> None:
     prepare(namespace, example)
-    done = helm(
-        "install", "llm", CHART, "-n", namespace, "-f", example, "--wait", "--timeout", "4m"
-    )
-    assert "STATUS: deployed" in done.stdout
+    done = release("install", namespace, "-f", example, "--wait", "--timeout", "4m")
+    assert "STATUS: deployed" in done
     values = yaml.safe_load(example.read_text())
     groups = values["modelGroups"]
     for name, group in groups.items():
@@ -86,27 +84,21 @@ def test_example_installs_and_every_pod_is_ready_on_its_gpus(example: Path, name
 def test_helm3_server_checks_every_example(example: Path, namespace: str) -> None:
     """Helm 3's install --dry-run needs a cluster: here it has one, and the server validates."""
     for mode in ("client", "server"):
-        done = helm(
+        done = release(
             "install",
-            "llm",
-            CHART,
-            "-n",
             namespace,
             "-f",
             example,
             f"--dry-run={mode}",
             binary="helm3",
         )
-        assert "STATUS: pending-install" in done.stdout, mode
+        assert "STATUS: pending-install" in done, mode
 
 
 def test_helm3_installs_and_waits(namespace: str) -> None:
     example = CHART.parent / "examples" / "single-tgi.yaml"
-    helm(
+    release(
         "install",
-        "llm",
-        CHART,
-        "-n",
         namespace,
         "-f",
         example,
@@ -124,11 +116,8 @@ def test_helm3_installs_and_waits(namespace: str) -> None:
 
 
 def test_a_group_larger_than_any_node_stays_pending_and_says_why(namespace: str) -> None:
-    helm(
+    release(
         "install",
-        "llm",
-        CHART,
-        "-n",
         namespace,
         "--set",
         "modelGroups.huge.model=hf://o/huge",

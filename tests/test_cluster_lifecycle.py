@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from conftest import CHART
-from kube import get, helm, wait_for
+from kube import get, helm, release, wait_for
 
 BASE = [
     "--set",
@@ -38,11 +38,8 @@ def watch_ready(namespace: str, stop: threading.Event, seen: list[int]) -> None:
 
 
 def test_upgrade_of_engine_args_rolls_pods_and_keeps_one_ready(namespace: str) -> None:
-    helm(
+    release(
         "install",
-        "llm",
-        CHART,
-        "-n",
         namespace,
         *BASE,
         "--set",
@@ -54,11 +51,8 @@ def test_upgrade_of_engine_args_rolls_pods_and_keeps_one_ready(namespace: str) -
     watcher = threading.Thread(target=watch_ready, args=(namespace, stop, seen))
     watcher.start()
     try:
-        helm(
+        release(
             "upgrade",
-            "llm",
-            CHART,
-            "-n",
             namespace,
             *BASE,
             "--set",
@@ -88,11 +82,8 @@ def test_alias_only_change_keeps_engine_pods_where_the_engine_does_not_serve_ali
         "--set",
         "modelGroups.m.gpus.type=a100-80gb",
     ]
-    helm(
+    release(
         "install",
-        "llm",
-        CHART,
-        "-n",
         namespace,
         *sglang,
         "--set",
@@ -100,11 +91,8 @@ def test_alias_only_change_keeps_engine_pods_where_the_engine_does_not_serve_ali
         "--wait",
     )
     before = pod_uids(namespace)
-    helm(
+    release(
         "upgrade",
-        "llm",
-        CHART,
-        "-n",
         namespace,
         *sglang,
         "--set",
@@ -119,13 +107,10 @@ def test_alias_only_change_keeps_engine_pods_where_the_engine_does_not_serve_ali
 def test_surge_waits_for_a_spare_gpu_and_in_place_does_not(namespace: str) -> None:
     # Two replicas of two GPUs fill the only L4 node (4 GPUs).
     l4 = [*BASE, "--set", "modelGroups.m.gpus.type=l4-24gb", "--set", "modelGroups.m.gpus.count=2"]
-    helm("install", "llm", CHART, "-n", namespace, *l4, "--wait")
+    release("install", namespace, *l4, "--wait")
     old = pod_uids(namespace)
-    helm(
+    release(
         "upgrade",
-        "llm",
-        CHART,
-        "-n",
         namespace,
         *l4,
         "--set",
@@ -146,11 +131,8 @@ def test_surge_waits_for_a_spare_gpu_and_in_place_does_not(namespace: str) -> No
     assert old <= pod_uids(namespace)  # both old pods keep serving while the new one waits
     assert deployment(namespace)["status"]["readyReplicas"] == 2
     # inPlace needs no spare GPU: it replaces one pod at a time and finishes.
-    helm(
+    release(
         "upgrade",
-        "llm",
-        CHART,
-        "-n",
         namespace,
         *l4,
         "--set",
@@ -172,13 +154,13 @@ def test_surge_waits_for_a_spare_gpu_and_in_place_does_not(namespace: str) -> No
 
 def test_uninstall_keeps_the_model_cache_and_a_reinstall_reuses_it(namespace: str) -> None:
     example = CHART.parent / "examples" / "single-vllm.yaml"
-    helm("install", "llm", CHART, "-n", namespace, "-f", example, "--wait")
+    release("install", namespace, "-f", example, "--wait")
     claim = get("pvc", "llm-corral-llama-8b-cache", "-n", namespace)
     assert claim["status"]["phase"] == "Bound"
     helm("uninstall", "llm", "-n", namespace, "--wait")
     kept = get("pvc", "llm-corral-llama-8b-cache", "-n", namespace)
     assert kept["metadata"]["uid"] == claim["metadata"]["uid"]
-    helm("install", "llm", CHART, "-n", namespace, "-f", example, "--wait")
+    release("install", namespace, "-f", example, "--wait")
     again = get("pvc", "llm-corral-llama-8b-cache", "-n", namespace)
     assert again["metadata"]["uid"] == claim["metadata"]["uid"]
     assert again["spec"]["volumeName"] == claim["spec"]["volumeName"]
