@@ -143,7 +143,16 @@ def test_render_validates_for_a_kubernetes_version() -> None:
     )
     assert done.returncode == 0, done.stderr
     docs = list(yaml.safe_load_all(done.stdout))
-    assert [d["kind"] for d in docs] == ["PersistentVolumeClaim", "Service", "Deployment"]
+    assert [d["kind"] for d in docs] == [
+        "ServiceAccount",
+        "PersistentVolumeClaim",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "Service",
+        "Deployment",
+        "Deployment",
+    ]
     assert {d["metadata"]["namespace"] for d in docs} == {"ml"}
 
 

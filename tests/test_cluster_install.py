@@ -38,7 +38,10 @@ def prepare(namespace: str, example: Path) -> None:
 
 
 def pods(namespace: str) -> list[dict[str, Any]]:
-    return list(get("pods", "-n", namespace)["items"])
+    """The model-server pods (not the gateway's)."""
+    return list(
+        get("pods", "-n", namespace, "-l", "app.kubernetes.io/component=model-server")["items"]
+    )
 
 
 def ready(pod: dict[str, Any]) -> bool:
@@ -137,3 +140,21 @@ def test_a_group_larger_than_any_node_stays_pending_and_says_why(namespace: str)
     )
     assert pod["status"]["phase"] == "Pending"
     assert "Insufficient nvidia.com/gpu" in events[0]["message"]
+
+
+def test_gateway_may_read_pods_in_its_namespace_and_nothing_more(namespace: str) -> None:
+    release("install", namespace, "-f", CHART.parent / "examples" / "single-vllm.yaml", "--wait")
+    sa = f"system:serviceaccount:{namespace}:llm-corral-gateway"
+
+    def can(*args: str) -> str:
+        return kubectl("auth", "can-i", *args, "--as", sa, check=False).strip()
+
+    for verb in ("get", "list", "watch"):
+        assert can(verb, "pods", "-n", namespace) == "yes", verb
+    assert can("list", "pods", "-n", "default") == "no"
+    assert can("get", "secrets", "-n", namespace) == "no"
+    assert can("create", "pods", "-n", namespace) == "no"
+    assert can("delete", "pods", "-n", namespace) == "no"
+    assert can("list", "services", "-n", namespace) == "no"
+    gateway = get("deployment", "llm-corral-gateway", "-n", namespace)
+    assert gateway["status"]["readyReplicas"] == 1

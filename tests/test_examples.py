@@ -42,10 +42,13 @@ def test_helm3_renders_what_helm4_renders(example: Path) -> None:
 def test_every_group_has_a_deployment_and_service(example: Path) -> None:
     groups = yaml.safe_load(example.read_text())["modelGroups"]
     docs = render([example])
+    model = [
+        d for d in docs if d["metadata"]["labels"]["app.kubernetes.io/component"] == "model-server"
+    ]
     workloads = {
-        d["metadata"]["name"] for d in docs if d["kind"] in ("Deployment", "LeaderWorkerSet")
+        d["metadata"]["name"] for d in model if d["kind"] in ("Deployment", "LeaderWorkerSet")
     }
-    services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    services = {d["metadata"]["name"] for d in model if d["kind"] == "Service"}
     assert workloads == services == {f"llm-corral-{g}" for g in groups}
 
 
@@ -54,7 +57,7 @@ def test_multi_engine_covers_all_five_engines() -> None:
     engines = {
         d["spec"]["template"]["metadata"]["labels"]["corral.dev/engine"]
         for d in docs
-        if d["kind"] == "Deployment"
+        if d["kind"] == "Deployment" and "corral.dev/engine" in d["metadata"]["labels"]
     }
     assert engines == {"vllm", "sglang", "trtllm", "tgi", "custom"}
 
@@ -69,7 +72,7 @@ def test_compose_stack_example_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "rendered 9 objects: 3 Deployment, 3 Service, 3 PersistentVolumeClaim",
+        "rendered 14 objects: 4 Deployment, 4 Service, 3 PersistentVolumeClaim",
         "llama-8b on vllm (aliases: llama)",
         "mistral-7b on tgi",
         "qwen-32b on sglang (aliases: qwen)",

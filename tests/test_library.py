@@ -75,7 +75,7 @@ def test_builders_make_plain_values_the_chart_accepts() -> None:
     assert (
         "--disable-radix-cache" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     )
-    assert len(manifests.of_kind("Service")) == 2
+    assert len(manifests.of_kind("Service")) == 3  # two groups and the gateway
     with pytest.raises(KeyError):
         manifests.get("Deployment", "nope")
 
@@ -88,7 +88,8 @@ def test_render_errors_become_tool_errors() -> None:
 def test_validate_reports_unknown_fields_strictly() -> None:
     manifests = render(load(SINGLE), kube_version="1.30.0")
     assert validate(manifests, "1.30") == []
-    broken = Manifests([{**manifests.docs[0], "spec": {"bogus": 1}}])
+    service = manifests.get("Service", "llm-corral-llama-8b")
+    broken = Manifests([{**service, "spec": {"bogus": 1}}])
     assert "'bogus' was unexpected" in validate(broken, "1.30")[0]
 
 

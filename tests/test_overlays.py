@@ -17,7 +17,9 @@ MULTI = ROOT / "examples" / "multi-engine.yaml"
 def deployments(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Deployments by group name."""
     return {
-        d["metadata"]["labels"]["corral.dev/group"]: d for d in docs if d["kind"] == "Deployment"
+        d["metadata"]["labels"]["corral.dev/group"]: d
+        for d in docs
+        if d["kind"] == "Deployment" and "corral.dev/group" in d["metadata"]["labels"]
     }
 
 

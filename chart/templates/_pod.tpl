@@ -22,12 +22,15 @@ metadata:
     {{- with $role }}
     corral.dev/role: {{ . }}
     {{- end }}
+    {{- if ne $role "worker" }}
+    corral.dev/serving: "true"
+    {{- end }}
     {{- with $v.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- $annotations := dict }}
   {{- if ne $role "worker" }}
-  {{- $annotations = dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString (int $p.port)) "prometheus.io/path" $p.metrics.path }}
+  {{- $annotations = dict "prometheus.io/scrape" "true" "prometheus.io/port" (toString (int $p.port)) "prometheus.io/path" $p.metrics.path "smg.ai/worker-ports" (toString (int $p.port)) }}
   {{- end }}
   {{- $annotations = mustMergeOverwrite $annotations (deepCopy ($v.podAnnotations | default dict)) }}
   {{- with $g.engineConfig }}
