@@ -34,8 +34,14 @@ def test_production_keeps_a_ready_replica_through_rollouts_and_drains() -> None:
     deployment = deployments(docs)["llama-8b"]
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
-    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
-    assert [p["spec"]["minAvailable"] for p in pdbs] == [1]
+    pdbs = {
+        d["metadata"]["name"]: d["spec"]["minAvailable"]
+        for d in docs
+        if d["kind"] == "PodDisruptionBudget"
+    }
+    assert pdbs == {"llm-corral-llama-8b": 1, "llm-corral-gateway": 1}
+    policies = {d["metadata"]["name"] for d in docs if d["kind"] == "NetworkPolicy"}
+    assert policies == {"llm-corral-llama-8b", "llm-corral-gateway"}
     pvc = next(d for d in docs if d["kind"] == "PersistentVolumeClaim")
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
