@@ -227,6 +227,10 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         },
         "modelGroups.a.cache.accessModes: a ReadWriteOnce claim cannot be shared by 3 pods",
     ),
+    "gatewayapi-parent": (
+        {"gateway": {"kind": "gatewayAPI"}, "modelGroups": {"a": {"model": "hf://o/a"}}},
+        "gateway.gatewayAPI.parentRefs: gateway.kind gatewayAPI needs the Gateway",
+    ),
     "token-twice": (
         {"huggingface": {"token": {"existingSecret": "s", "value": "v"}}},
         "huggingface.token: both existingSecret and value are set; keep one",

@@ -30,6 +30,12 @@ def problems(values: Mapping[str, Any], release: str = "llm") -> list[str]:
     token = values["huggingface"]["token"]
     if token.get("existingSecret") and token.get("value"):
         found.append("huggingface.token: both existingSecret and value are set; keep one")
+    gateway = values["gateway"]
+    if gateway["kind"] == "gatewayAPI" and not gateway["gatewayAPI"].get("parentRefs"):
+        found.append(
+            "gateway.gatewayAPI.parentRefs: gateway.kind gatewayAPI needs the Gateway its routes "
+            "attach to; add a parentRef"
+        )
     served: dict[str, str] = {}
     for group in enabled(values):
         found.extend(_group_problems(group, values, release, served))
