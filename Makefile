@@ -16,7 +16,7 @@ NAMESPACE  := corral
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
 setup: tools venv ## Install every pinned tool into .tools/ and the Python venv into .venv/
@@ -56,7 +56,7 @@ golden-check: ## Fail when a render differs from its golden
 	$(PY) ci/golden.py check
 
 .PHONY: kube-validate
-kube-validate: ## Validate every golden render against Kubernetes $(KUBE_VALIDATE_MIN)-$(KUBE_VALIDATE_MAX) schemas and the CRDs (strict)
+kube-validate: ## Validate every golden render against each pinned Kubernetes version and the CRDs (strict)
 	$(PY) ci/kube_validate.py --min $(KUBE_VALIDATE_MIN) --max $(KUBE_VALIDATE_MAX) tests/golden/*.yaml
 
 .PHONY: python-lint
@@ -70,7 +70,7 @@ pytest: ## Python tests
 	$(PY) -m pytest -q
 
 .PHONY: cluster-up
-cluster-up: ## Start the local test cluster (then: eval "$$(ci/cluster.sh env)")
+cluster-up: ## Start the local test cluster (then: eval "$(bash ci/cluster.sh env)")
 	bash ci/cluster.sh up
 
 .PHONY: cluster-down
