@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local test cluster: a real kube-apiserver, controller-manager, scheduler and etcd run by
 # kwokctl (--runtime binary) from the binaries ci/setup-cluster-tools.sh built, with kwok
-# simulating GPU nodes (ci/cluster/nodes.yaml) and the chart's CRDs installed. Loopback only;
+# simulating GPU nodes (ci/cluster/nodes.yaml), the chart's CRDs installed and the
+# LeaderWorkerSet controller running out of cluster. Loopback only;
 # all state lives in .tools/cluster/state (KUBECONFIG=.tools/cluster/state/kubeconfig).
 #   ci/cluster.sh up | down | env
 set -euo pipefail
@@ -20,6 +21,7 @@ export KWOK_CONTROLLER_BINARY="$bin/kwok"
 
 down() {
   local pids=() file
+  [[ -f "$state/lws.pid" ]] && pids+=("$(<"$state/lws.pid")")
   for file in "$KWOK_WORKDIR/clusters/$name/pids/"*.pid; do
     [[ -f "$file" ]] && pids+=("$(<"$file")")
   done
@@ -45,6 +47,10 @@ up() {
   kubectl apply --server-side -f "$root/.tools/crds/" >/dev/null
   kubectl wait --for=condition=Ready node --all --timeout=120s >/dev/null
   kubectl wait --for=condition=Established crd --all --timeout=120s >/dev/null
+  # The LeaderWorkerSet controller, out of cluster: no webhooks, no certificates, loopback only.
+  ENABLE_WEBHOOKS=false "$bin/lws-controller" --config "$root/ci/cluster/lws.yaml" \
+    --kubeconfig "$KUBECONFIG" >"$state/lws.log" 2>&1 &
+  echo $! >"$state/lws.pid"
   echo "cluster: up ($(kubectl version -o json | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1), $(kubectl get nodes --no-headers | wc -l) nodes)"
 }
 

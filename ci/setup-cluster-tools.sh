@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the local cluster's components into .tools/cluster/bin (versions in ci/versions.env):
 # kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from k8s.io/kubernetes,
-# etcd, kwok and kwokctl. Each is rebuilt only when its pinned version changes.
+# etcd, kwok and kwokctl, and the LeaderWorkerSet controller. Each is rebuilt only when its pinned
+# version changes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
@@ -33,6 +34,12 @@ if ! fresh etcd "$ETCD_VERSION"; then
   echo "setup: building etcd $ETCD_VERSION"
   go build -C "$root/ci/tools/etcd" -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
   built etcd "$ETCD_VERSION"
+fi
+
+if ! fresh lws-controller "$LWS_VERSION"; then
+  echo "setup: building the LeaderWorkerSet controller $LWS_VERSION"
+  go build -C "$root/ci/tools/lws" -ldflags "-s -w" -o "$bin/lws-controller" sigs.k8s.io/lws/cmd
+  built lws-controller "$LWS_VERSION"
 fi
 
 for cmd in kwok kwokctl; do

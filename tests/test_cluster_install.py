@@ -58,18 +58,27 @@ def test_example_installs_and_every_pod_is_ready_on_its_gpus(example: Path, name
     values = yaml.safe_load(example.read_text())
     groups = values["modelGroups"]
     for name, group in groups.items():
+        # Deployments are Ready when helm --wait returns; a LeaderWorkerSet's leader and worker
+        # pods come from its controller, so wait for replicas x nodes of them.
+        # (An autoscaled group's count is its scaler's: at least one pod.)
+        scaled = group.get("autoscaling", {}).get("enabled", False)
+        expected = 0 if scaled else group.get("replicas", 1) * group.get("nodes", 1)
+
+        def group_ready(group_name: str = name, count: int = expected) -> list[dict[str, Any]]:
+            found = [
+                p
+                for p in pods(namespace)
+                if p["metadata"]["labels"].get("corral.dev/group") == group_name
+            ]
+            complete = len(found) == count if count else len(found) >= 1
+            return found if complete and all(ready(p) for p in found) else []
+
+        group_pods = wait_for(
+            group_ready, timeout=120, message=f"{expected or 'some'} ready pods of {name}"
+        )
         if group.get("nodes", 1) > 1:
-            # No LeaderWorkerSet controller runs here: the API server accepted the object.
-            assert (
-                get("leaderworkerset", f"llm-corral-{name}", "-n", namespace)["spec"][
-                    "leaderWorkerTemplate"
-                ]["size"]
-                == group["nodes"]
-            )
-            continue
-        group_pods = [
-            p for p in pods(namespace) if p["metadata"]["labels"].get("corral.dev/group") == name
-        ]
+            roles = sorted(p["metadata"]["labels"]["corral.dev/role"] for p in group_pods)
+            assert roles == ["leader"] + ["worker"] * (group["nodes"] - 1)
         assert group_pods, name
         for pod in group_pods:
             assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
