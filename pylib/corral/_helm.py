@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import shutil
+import subprocess
 from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -98,7 +99,5 @@ def uninstall(helm: Client, release: str, namespace: str, *, wait: bool) -> None
 
 def unittest(extra: Iterable[str] = ()) -> int:
     """Run the chart's helm-unittest suites; the exit code."""
-    import subprocess
-
     argv = [executable(), "unittest", "--strict", "--file", "tests/**/*_test.yaml", *extra]
     return subprocess.run([*argv, str(CHART_DIR)], check=False).returncode

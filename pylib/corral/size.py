@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from corral import chart
 from corral.errors import ValuesError
 
 GiB = 1024**3
@@ -338,8 +339,6 @@ def report(
     profiles: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Everything `corral size` prints, as plain data."""
-    from corral import chart
-
     known = chart.gpu_profiles()
     unknown = sorted(set(profiles) - set(known))
     if unknown:
