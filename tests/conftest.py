@@ -31,6 +31,19 @@ def helm(
     return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
 
 
+def corral(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed `corral` CLI, run from the repository root; never raises on its exit code."""
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "corral"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+
+
 def render(
     values: Sequence[Path] = (), sets: Sequence[str] = (), binary: Path = HELMS["helm4"]
 ) -> list[dict[str, Any]]:

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from conftest import ROOT
-
-CORRAL = ROOT / ".venv" / "bin" / "corral"
-
-
-def corral(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CORRAL), *args], capture_output=True, text=True, check=False, cwd=ROOT
-    )
+from conftest import ROOT, corral
 
 
 def test_check_passes_an_example() -> None:

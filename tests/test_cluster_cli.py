@@ -5,22 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import corral as run_corral
 from kube import ENV, STATE, get
-
-CORRAL = ROOT / ".venv" / "bin" / "corral"
 
 
 def corral(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CORRAL), *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
+    return run_corral(*args, env=ENV)
 
 
 def test_install_upgrade_uninstall(namespace: str) -> None:

@@ -49,10 +49,7 @@ Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") | fromYamlArr
 {{- if and $f.trustRemoteCode $s.trustRemoteCode -}}
 {{- $args = append $args $f.trustRemoteCode -}}
 {{- end -}}
-{{- if not (kindIs "invalid" $s.prefixCaching) -}}
-{{- $pc := index ($p.prefixCaching | default dict) (toString $s.prefixCaching) | default dict -}}
-{{- $args = concat $args ($pc.args | default list) -}}
-{{- end -}}
+{{- $args = concat $args (.prefixCaching.args | default list) -}}
 {{- with $p.configFile -}}
 {{- $args = append $args (printf "%s=/etc/corral/engine/config.yaml" .flag) -}}
 {{- end -}}
@@ -83,11 +80,8 @@ Usage: {{ include "corral.engine.env" (dict "ctx" $ "group" $g) | fromYamlArray 
 {{- $env = append $env (dict "name" . "value" (toString (int $v.probes.startupTimeoutSeconds))) -}}
 {{- end -}}
 {{- $env = concat $env ($p.env | default list) -}}
-{{- if not (kindIs "invalid" $v.settings.prefixCaching) -}}
-{{- $pc := index ($p.prefixCaching | default dict) (toString $v.settings.prefixCaching) | default dict -}}
-{{- range $name, $value := $pc.env | default dict -}}
+{{- range $name, $value := $g.prefixCaching.env | default dict -}}
 {{- $env = append $env (dict "name" $name "value" (toString $value)) -}}
-{{- end -}}
 {{- end -}}
 {{- if gt (int $v.nodes) 1 -}}
 {{- $env = append $env (dict "name" "CORRAL_GPUS_PER_NODE" "value" (toString (int $v.gpus.count))) -}}

@@ -30,6 +30,7 @@ corral.groups.resolve: one model group with everything a template needs worked o
   model       source (hf | pvc | image), id (hf), claim and subPath (pvc), ref (what the engine
               loads: the downloaded directory when download is on, else the hf id or a path)
   download    true when an init container fetches the hf:// model into the cache (model.dir)
+  prefixCaching the preset's switch for settings.prefixCaching: args, env and config ({} if unset)
   engineConfig  content of the engine's options file ({} when the engine has none)
   fullname    the name of the group's objects
 Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fromYaml }}
@@ -72,13 +73,14 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
 {{- $dir := printf "%s/models/%s/%s" (trimSuffix "/" $v.cache.mountPath) $model.id (toString ($v.revision | default "main")) -}}
 {{- $_ := set $model "ref" $dir -}}
 {{- end -}}
+{{- $prefixCaching := dict -}}
+{{- if not (kindIs "invalid" $v.settings.prefixCaching) -}}
+{{- $prefixCaching = index ($preset.prefixCaching | default dict) (toString $v.settings.prefixCaching) | default dict -}}
+{{- end -}}
 {{- $engineConfig := dict -}}
 {{- with $preset.configFile -}}
 {{- $engineConfig = deepCopy .content -}}
-{{- if not (kindIs "invalid" $v.settings.prefixCaching) -}}
-{{- $pc := index ($preset.prefixCaching | default dict) (toString $v.settings.prefixCaching) | default dict -}}
-{{- $engineConfig = mustMergeOverwrite $engineConfig (deepCopy ($pc.config | default dict)) -}}
-{{- end -}}
+{{- $engineConfig = mustMergeOverwrite $engineConfig (deepCopy ($prefixCaching.config | default dict)) -}}
 {{- $engineConfig = mustMergeOverwrite $engineConfig (deepCopy ($v.engineConfig | default dict)) -}}
 {{- end -}}
 {{- $servedName := $v.servedName | default .name -}}
@@ -96,6 +98,7 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
       "servedNames" $servedNames
       "model" $model
       "download" $download
+      "prefixCaching" $prefixCaching
       "engineConfig" $engineConfig) -}}
 {{- end -}}
 

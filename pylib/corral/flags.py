@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from corral.groups import Group, enabled
+from corral.rules import SETTINGS
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
 # Preset flag keys, and the values key (under the group) that sets each.
@@ -27,7 +28,6 @@ CHART_SET = {
     "tensor": "parallelism.tensor",
     "pipeline": "parallelism.pipeline",
 }
-SETTINGS = ("maxContextLength", "gpuMemoryFraction", "dtype", "quantization", "trustRemoteCode")
 # Engines whose parser is plain argparse (allow_abbrev): a unique prefix names a flag (--tp).
 ABBREVIATING = {"sglang"}
 
