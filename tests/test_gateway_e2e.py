@@ -9,12 +9,9 @@ in tests/fixtures/openai_worker.py serves the same OpenAI routes.)
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,22 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT, render
+from conftest import ROOT
+from loopback import chat, free_port, gateway, gateway_args, processes, wait_for_models, worker
+from loopback import request as call
 
 EXAMPLE = ROOT / "examples" / "multi-engine.yaml"
 KEY = "sk-corral-e2e"
-DISCOVERY = (
-    "--service-discovery",
-    "--selector",
-    "--service-discovery-namespace",
-    "--model-id-from",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -51,24 +38,6 @@ class Stack:
     ports: dict[str, list[int]] = field(default_factory=dict)
 
 
-def gateway_args() -> list[str]:
-    """The chart's gateway arguments for the example, discovery taken out, bound to loopback."""
-    docs = render(
-        [EXAMPLE], sets=[f"gateway.apiKey.value={KEY}", "gateway.healthCheck.intervalSeconds=1"]
-    )
-    (gateway,) = [
-        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-gateway")
-    ]
-    args, skip = [], False
-    for arg in gateway["spec"]["template"]["spec"]["containers"][0]["args"]:
-        if skip and not arg.startswith("--"):
-            continue
-        skip = arg.split("=")[0] in DISCOVERY
-        if not skip:
-            args.append(arg.replace("$(SMG_API_KEY)", KEY))
-    return args
-
-
 def request(
     stack: Stack,
     path: str,
@@ -77,23 +46,8 @@ def request(
     timeout: float = 30,
 ) -> tuple[int, dict[str, Any] | str]:
     """One call to the gateway; (status, parsed JSON or raw text)."""
-    req = urllib.request.Request(stack.url + path, data=json.dumps(body).encode() if body else None)
-    req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, text = resp.status, resp.read().decode()
-    except urllib.error.HTTPError as err:
-        status, text = err.code, err.read().decode()
-    try:
-        return status, json.loads(text)
-    except ValueError:
-        return status, text
-
-
-def chat(model: str, stream: bool = False) -> dict[str, Any]:
-    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+    status, parsed, _ = call(stack.url + path, body, key, timeout)
+    return status, parsed
 
 
 @pytest.fixture(scope="module")
@@ -101,62 +55,23 @@ def stack() -> Iterator[Stack]:
     groups = yaml.safe_load(EXAMPLE.read_text())["modelGroups"]
     port, metrics = free_port(), free_port()
     running = Stack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics}/metrics")
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
+    with processes() as procs:
         for name, group in groups.items():
             # One stand-in engine per pod the group would run (llama-8b has two replicas).
             for _ in range(group.get("replicas", 1)):
                 worker_port = free_port()
-                worker = subprocess.Popen(
-                    [
-                        sys.executable,
-                        str(ROOT / "tests" / "fixtures" / "openai_worker.py"),
-                        "--port",
-                        str(worker_port),
-                        "--model",
-                        group.get("servedName", name),
-                        "--delay",
-                        "0.05",
-                    ]
-                )
+                proc = worker(worker_port, group.get("servedName", name))
                 running.ports.setdefault(name, []).append(worker_port)
-                running.workers.setdefault(name, []).append(worker)
-                procs.append(worker)
+                running.workers.setdefault(name, []).append(proc)
+                procs.append(proc)
+        sets = [f"gateway.apiKey.value={KEY}", "gateway.healthCheck.intervalSeconds=1"]
         args = [
-            a.replace("--host=0.0.0.0", "--host=127.0.0.1").replace(
-                "--prometheus-host=0.0.0.0", "--prometheus-host=127.0.0.1"
-            )
-            for a in gateway_args()
-        ]
-        args = [a if not a.startswith("--port=") else f"--port={port}" for a in args]
-        args = [
-            a if not a.startswith("--prometheus-port=") else f"--prometheus-port={metrics}"
-            for a in args
+            a.replace("$(SMG_API_KEY)", KEY) for a in gateway_args(EXAMPLE, sets, port, metrics)
         ]
         urls = [f"http://127.0.0.1:{p}" for ports in running.ports.values() for p in ports]
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "smg.launch_router", *args, "--worker-urls", *urls],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                status, body = request(running, "/v1/models", timeout=2)
-                if status == 200 and isinstance(body, dict) and len(body["data"]) == len(groups):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail("the gateway did not list every model within 60 s")
+        procs.append(gateway(args, urls))
+        wait_for_models(running.url, len(groups), key=KEY)
         yield running
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_models_lists_every_served_model(stack: Stack) -> None:
@@ -279,9 +194,9 @@ def test_killing_one_replica_loses_only_its_in_flight_requests(stack: Stack) -> 
 
 def test_a_group_with_no_ready_pod_fails_fast(stack: Stack) -> None:
     """Killed last: the other tests need every worker."""
-    for worker in stack.workers["mistral-7b"]:
-        worker.kill()
-        worker.wait(timeout=10)
+    for proc in stack.workers["mistral-7b"]:
+        proc.kill()
+        proc.wait(timeout=10)
     statuses = []
     for _ in range(6):
         start = time.monotonic()

@@ -192,17 +192,43 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         },
         "modelGroups.a.autoscaling.minReplicas: 0 needs autoscaling.kind keda",
     ),
-    "zero-on-engine-metric": (
+    "zero-with-no-wake": (
         {
+            "gateway": {"kind": "none"},
             "modelGroups": {
                 "a": {
                     "model": "hf://o/a",
                     "cache": {"type": "emptyDir"},
                     "autoscaling": {"enabled": True, "minReplicas": 0},
                 }
+            },
+        },
+        "modelGroups.a.autoscaling.query: scaling to zero with gateway.kind none and no standby",
+    ),
+    "zero-standby-off": (
+        {
+            "scaleFromZero": {"enabled": False},
+            "modelGroups": {
+                "a": {
+                    "model": "hf://o/a",
+                    "cache": {"type": "emptyDir"},
+                    "autoscaling": {"enabled": True, "minReplicas": 0},
+                }
+            },
+        },
+        "modelGroups.a.autoscaling.query: scaling to zero with gateway.kind smg and no standby",
+    ),
+    "standby-name-length": (
+        {
+            "modelGroups": {
+                "a-group-name-long-enough-to-pass-alone-but-not-wi": {
+                    "model": "hf://o/a",
+                    "cache": {"type": "emptyDir"},
+                    "autoscaling": {"enabled": True, "minReplicas": 0},
+                }
             }
         },
-        "modelGroups.a.autoscaling.query: scaling to zero needs a query",
+        "modelGroups.a-group-name-long-enough-to-pass-alone-but-not-wi: object name",
     ),
     "no-load-metric": (
         {

@@ -45,7 +45,7 @@ Usage: {{ include "corral.gateway.args" $ | fromYamlArray }}
 {{- end -}}
 {{- end -}}
 {{- if gt (int $gw.retries.maxRetries) 0 -}}
-{{- $args = concat $args (list (printf "--retry-max-retries=%d" (int $gw.retries.maxRetries)) (printf "--retry-initial-backoff-ms=%d" (int $gw.retries.initialBackoffMs)) (printf "--retry-max-backoff-ms=%d" (int $gw.retries.maxBackoffMs))) -}}
+{{- $args = concat $args (list (printf "--retry-max-retries=%d" (add1 (int $gw.retries.maxRetries))) (printf "--retry-initial-backoff-ms=%d" (int $gw.retries.initialBackoffMs)) (printf "--retry-max-backoff-ms=%d" (int $gw.retries.maxBackoffMs))) -}}
 {{- else -}}
 {{- $args = append $args "--disable-retries" -}}
 {{- end -}}

@@ -130,3 +130,20 @@ Usage: {{ include "corral.groups.loadQuery" (dict "ctx" $ "group" $g) }}
 {{- printf "sum(%s{namespace=%q,app_kubernetes_io_instance=%q,corral_dev_group=%q})" $metric .ctx.Release.Namespace .ctx.Release.Name .group.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+corral.groups.wakeSource: what shows KEDA the requests for a group it has scaled to zero:
+"standby" (the chart's standby pod, behind SMG), "epp" (the inference gateway's flow-control queue,
+gateway.kind gatewayAPI) or "" (nothing the chart runs: autoscaling.query must see them).
+Usage: {{ include "corral.groups.wakeSource" (dict "ctx" $ "group" $g) }}
+*/}}
+{{- define "corral.groups.wakeSource" -}}
+{{- $as := .group.values.autoscaling -}}
+{{- if and $as.enabled (eq $as.kind "keda") (eq (int $as.minReplicas) 0) -}}
+{{- if and (eq .ctx.Values.gateway.kind "smg") .ctx.Values.scaleFromZero.enabled -}}
+standby
+{{- else if eq .ctx.Values.gateway.kind "gatewayAPI" -}}
+epp
+{{- end -}}
+{{- end -}}
+{{- end -}}

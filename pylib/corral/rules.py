@@ -58,6 +58,9 @@ def _group_problems(
         objects.append(f"{base}-cache")
     if preset and preset.get("configFile"):
         objects.append(f"{base}-engine")
+    wake = wake_source(group, values)
+    if wake == "standby":
+        objects.append(f"{base}-standby")
     for name in objects:
         if len(name) > 63:
             yield (
@@ -70,6 +73,7 @@ def _group_problems(
     else:
         yield from _engine_problems(group, preset)
     yield from _gpu_problems(group)
+    yield from _autoscaling_problems(group, wake, values["gateway"]["kind"])
     yield from _cache_problems(group)
     if v.get("revision") and group.model_source != "hf":
         yield f"{path}.revision: only hf:// models have revisions; remove it"
@@ -175,10 +179,20 @@ def _gpu_problems(group: Group) -> Iterator[str]:
             f"{path}.multiNode.sshSecret: engine {preset['engine']} runs multi-node over MPI "
             "and SSH; name a Secret with ssh-privatekey and authorized_keys"
         )
-    yield from _autoscaling_problems(group)
 
 
-def _autoscaling_problems(group: Group) -> Iterator[str]:
+def wake_source(group: Group, values: Mapping[str, Any]) -> str:
+    """The chart's corral.groups.wakeSource: what sees requests for a group scaled to zero."""
+    scaling = group.values["autoscaling"]
+    if not (scaling["enabled"] and scaling["kind"] == "keda" and int(scaling["minReplicas"]) == 0):
+        return ""
+    kind = values["gateway"]["kind"]
+    if kind == "smg" and values["scaleFromZero"]["enabled"]:
+        return "standby"
+    return "epp" if kind == "gatewayAPI" else ""
+
+
+def _autoscaling_problems(group: Group, wake: str, gateway: str) -> Iterator[str]:
     path, scaling = group.path, group.values["autoscaling"]
     if not scaling["enabled"]:
         return
@@ -193,11 +207,11 @@ def _autoscaling_problems(group: Group) -> Iterator[str]:
             f"{path}.autoscaling.minReplicas: 0 needs autoscaling.kind keda (an HPA cannot scale "
             "to zero); use kind: keda or minReplicas of 1 or more"
         )
-    if low == 0 and scaling["kind"] == "keda" and not scaling.get("query"):
+    if low == 0 and scaling["kind"] == "keda" and not scaling.get("query") and not wake:
         yield (
-            f"{path}.autoscaling.query: scaling to zero needs a query that sees requests while no "
-            "pod runs (e.g. your gateway's per-model request rate); the engine's own metric "
-            "vanishes at zero"
+            f"{path}.autoscaling.query: scaling to zero with gateway.kind {gateway} and no "
+            "standby needs a query that sees requests while no pod runs (the engine's own metric "
+            "vanishes at zero); give one, or use gateway.kind smg with scaleFromZero.enabled"
         )
     metric = ((group.preset or {}).get("metricNames") or {}).get(scaling["metric"])
     if scaling["kind"] == "keda" and not scaling.get("query") and not metric:
