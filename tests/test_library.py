@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,26 @@ def test_validate_reports_unknown_fields_strictly() -> None:
     service = manifests.get("Service", "llm-corral-llama-8b")
     broken = Manifests([{**service, "spec": {"bogus": 1}}])
     assert "'bogus' was unexpected" in validate(broken, "1.30")[0]
+
+
+def test_validate_checks_keda_trigger_metadata_against_the_scalers() -> None:
+    """The CRD leaves trigger metadata free-form; KEDA's own parameter tags check it."""
+    manifests = render(load(ROOT / "examples" / "autoscaling.yaml"))
+    scaled = manifests.get("ScaledObject", "llm-corral-qwen-7b")
+    assert [t["type"] for t in scaled["spec"]["triggers"]] == ["prometheus", "metrics-api"]
+    assert validate(Manifests([scaled]), "1.30") == []
+    prometheus, standby = (copy.deepcopy(t["metadata"]) for t in scaled["spec"]["triggers"])
+    prometheus["treshold"] = prometheus.pop("threshold")
+    standby.update(format="jsn", targetValue="eight")
+    broken = copy.deepcopy(scaled)
+    broken["spec"]["triggers"][0]["metadata"] = prometheus
+    broken["spec"]["triggers"][1]["metadata"] = standby
+    assert validate(Manifests([broken]), "1.30") == [
+        "ScaledObject/llm-corral-qwen-7b: spec.triggers.0.metadata.treshold: not a parameter of KEDA's prometheus scaler",
+        "ScaledObject/llm-corral-qwen-7b: spec.triggers.0.metadata.threshold: required by KEDA's prometheus scaler",
+        "ScaledObject/llm-corral-qwen-7b: spec.triggers.1.metadata.format: 'jsn' is not one of prometheus, json, xml, yaml",
+        "ScaledObject/llm-corral-qwen-7b: spec.triggers.1.metadata.targetValue: 'eight' is not a number",
+    ]
 
 
 def _impact(new: dict[str, object]) -> list[tuple[str, str, list[str]]]:
