@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".tools" / "cluster" / "state"
@@ -144,3 +145,33 @@ def namespace(cluster: None) -> Iterator[str]:
                     '[{"op":"remove","path":"/spec/claimRef"}]',
                     check=False,
                 )
+
+
+def prepare(namespace: str, example: Path) -> None:
+    """Objects an example expects to exist already (the GGUF claim of the multi-engine stack)."""
+    if "pvc://gguf-models" in example.read_text():
+        kubectl(
+            "-n",
+            namespace,
+            "apply",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "gguf-models"},
+                    "spec": {
+                        "accessModes": ["ReadWriteMany"],
+                        "resources": {"requests": {"storage": "10Gi"}},
+                    },
+                }
+            ),
+        )
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    """Whether the pod reports Ready."""
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
+    )

@@ -94,11 +94,12 @@ def chat(model: str, stream: bool = False) -> dict[str, Any]:
     return {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
 
 
-def worker(port: int, model: str, delay: float = 0.05) -> subprocess.Popen[bytes]:
+def worker(
+    port: int, model: str, delay: float = 0.05, host: str = "127.0.0.1"
+) -> subprocess.Popen[bytes]:
     """A stand-in OpenAI engine serving one model."""
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), "--port", str(port), "--model", model, "--delay", str(delay)]
-    )
+    args = [f"--host={host}", f"--port={port}", f"--model={model}", f"--delay={delay}"]
+    return subprocess.Popen([sys.executable, str(WORKER), *args])
 
 
 @contextmanager

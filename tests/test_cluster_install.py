@@ -9,44 +9,15 @@ import pytest
 import yaml
 
 from conftest import CHART, EXAMPLES
-from kube import get, kubectl, release, wait_for
+from kube import get, kubectl, prepare, ready, release, wait_for
 
 PRODUCTS = yaml.safe_load((CHART / "presets" / "gpus.yaml").read_text())
-
-
-def prepare(namespace: str, example: Path) -> None:
-    """Objects an example expects to exist already (the GGUF claim of the multi-engine stack)."""
-    if "pvc://gguf-models" in example.read_text():
-        kubectl(
-            "-n",
-            namespace,
-            "apply",
-            "-f",
-            "-",
-            stdin=yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": "gguf-models"},
-                    "spec": {
-                        "accessModes": ["ReadWriteMany"],
-                        "resources": {"requests": {"storage": "10Gi"}},
-                    },
-                }
-            ),
-        )
 
 
 def pods(namespace: str) -> list[dict[str, Any]]:
     """The model-server pods (not the gateway's)."""
     return list(
         get("pods", "-n", namespace, "-l", "app.kubernetes.io/component=model-server")["items"]
-    )
-
-
-def ready(pod: dict[str, Any]) -> bool:
-    return any(
-        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
     )
 
 

@@ -1,0 +1,176 @@
+"""The gateway's Kubernetes discovery against a real API server, routing to real sockets.
+
+The test cluster gives pods loopback addresses (127.1.0.0/16, ci/cluster/kwokctl.yaml). After a
+chart install, a stand-in engine binds each serving pod's address and the port its
+smg.ai/worker-ports annotation names, and SMG (the pinned package) runs here with the arguments
+of the installed gateway Deployment, discovery included: it watches the API server, finds the
+pods by the chart's labels and routes to them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+from conftest import ROOT
+from kube import ENV, get, kubectl, prepare, ready, release, wait_for
+from loopback import chat, free_port, processes, request, worker
+
+KEY = "sk-corral-cluster"
+STANDBY = ROOT / "chart" / "files" / "standby.py"
+
+
+def install(namespace: str, example: str, *sets: str) -> None:
+    """Install an example with the gateway key set, and wait for it."""
+    path = ROOT / "examples" / example
+    prepare(namespace, path)
+    args = [f"gateway.apiKey.value={KEY}", "gateway.healthCheck.intervalSeconds=1", *sets]
+    release("install", namespace, "-f", path, *(f"--set={s}" for s in args), "--wait")
+
+
+def serving_pods(namespace: str, *selector: str) -> list[dict[str, Any]]:
+    """Ready pods the gateway's selector matches (and any further selector)."""
+    labels = ",".join(["app.kubernetes.io/instance=llm", "corral.dev/serving=true", *selector])
+    return [p for p in get("pods", "-n", namespace, "-l", labels)["items"] if ready(p)]
+
+
+def address(pod: dict[str, Any]) -> tuple[str, int]:
+    """The pod's IP and the port the gateway dials."""
+    return pod["status"]["podIP"], int(pod["metadata"]["annotations"]["smg.ai/worker-ports"])
+
+
+def deployed_args(namespace: str, name: str) -> list[str]:
+    deployment = get("deployment", "-n", namespace, name)
+    return [str(a) for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
+
+
+def gateway(namespace: str, port: int) -> subprocess.Popen[bytes]:
+    """SMG with the installed gateway's arguments, on loopback, watching the test cluster."""
+    replaced = {
+        "--host": "--host=127.0.0.1",
+        "--port": f"--port={port}",
+        "--prometheus-host": "--prometheus-host=127.0.0.1",
+        "--prometheus-port": f"--prometheus-port={free_port()}",
+    }
+    args = [
+        replaced.get(a.split("=")[0], a).replace("$(SMG_API_KEY)", KEY)
+        for a in deployed_args(namespace, "llm-corral-gateway")
+    ]
+    assert "--service-discovery" in args
+    return subprocess.Popen(
+        [sys.executable, "-m", "smg.launch_router", *args],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def models(url: str) -> set[str]:
+    try:
+        status, body, _ = request(url + "/v1/models", key=KEY, timeout=2)
+    except OSError:
+        return set()
+    return {m["id"] for m in body["data"]} if status == 200 and isinstance(body, dict) else set()
+
+
+def test_the_gateway_discovers_serving_pods_and_follows_them(namespace: str) -> None:
+    install(namespace, "multi-engine.yaml")
+    pods = serving_pods(namespace)
+    group_of = {address(p)[0]: p["metadata"]["labels"]["corral.dev/group"] for p in pods}
+    assert len(group_of) == 6  # llama-8b has two replicas
+    with processes() as procs:
+        for pod in pods:
+            host, port = address(pod)
+            procs.append(worker(port, pod["metadata"]["labels"]["corral.dev/model"], host=host))
+        url = f"http://127.0.0.1:{free_port()}"
+        procs.append(gateway(namespace, int(url.rsplit(":", 1)[1])))
+        expected = {"llama-8b", "llama-70b", "qwen-32b", "mistral-7b", "qwen-tiny"}
+        wait_for(lambda: models(url) == expected, 60, "every served model listed")
+        for model, group in [
+            ("llama", "llama-8b"),
+            ("qwen", "qwen-32b"),
+            ("mistral", "mistral-7b"),
+        ]:
+            status, body, _ = request(url + "/v1/chat/completions", chat(model), key=KEY)
+            assert status == 200, body
+            assert isinstance(body, dict)
+            assert group_of[body["served"]["host"]] == group
+        # KEDA or a user scales llama-8b down: the gateway stops sending to the deleted pod (its
+        # stand-in still listens, so only discovery can tell).
+        kubectl("-n", namespace, "scale", "deployment/llm-corral-llama-8b", "--replicas=1")
+        (kept,) = wait_for(
+            lambda: (
+                (p := serving_pods(namespace, "corral.dev/group=llama-8b")) and len(p) == 1 and p
+            ),
+            60,
+            "one llama-8b pod",
+        )
+
+        def only_kept() -> bool:
+            hosts = set()
+            for _ in range(6):
+                _, body, _ = request(url + "/v1/chat/completions", chat("llama-8b"), key=KEY)
+                hosts.add(body["served"]["host"] if isinstance(body, dict) else None)
+            return hosts == {address(kept)[0]}
+
+        wait_for(only_kept, 60, "every llama-8b request on the remaining pod")
+
+
+def test_a_group_at_zero_is_answered_by_its_standby(namespace: str) -> None:
+    install(
+        namespace,
+        "autoscaling.yaml",
+        "scaleFromZero.waitSeconds=2",
+        "scaleFromZero.retryAfterSeconds=7",
+    )
+    # What KEDA does once qwen-7b has been idle for its cooldown period.
+    kubectl("-n", namespace, "scale", "deployment/llm-corral-qwen-7b", "--replicas=0")
+    wait_for(
+        lambda: (
+            not get(
+                "pods",
+                "-n",
+                namespace,
+                "-l",
+                "app.kubernetes.io/component=model-server,corral.dev/group=qwen-7b",
+            )["items"]
+        ),
+        60,
+        "qwen-7b at zero",
+    )
+    (standby,) = serving_pods(namespace, "corral.dev/group=qwen-7b")
+    assert standby["metadata"]["labels"]["corral.dev/role"] == "standby"
+    host, port = address(standby)
+    # The group's Service address, as the standby would dial it (no kube-proxy here).
+    service_host, service_port = "127.2.0.1", free_port()
+    args = [
+        f"--backend={service_host}:{service_port}" if a.startswith("--backend=") else a
+        for a in deployed_args(namespace, "llm-corral-qwen-7b-standby")
+    ]
+    with processes() as procs:
+        procs.append(subprocess.Popen([sys.executable, str(STANDBY), *args, f"--host={host}"]))
+        assert f"--port={port}" in args
+        url = f"http://127.0.0.1:{free_port()}"
+        procs.append(gateway(namespace, int(url.rsplit(":", 1)[1])))
+        wait_for(lambda: "qwen-7b" in models(url), 60, "qwen-7b listed through its standby")
+        start = time.monotonic()
+        status, body, headers = request(url + "/v1/chat/completions", chat("qwen-7b"), key=KEY)
+        assert status == 503, body
+        assert 1.8 <= time.monotonic() - start < 5
+        assert headers["retry-after"] == "7"
+        assert isinstance(body, dict)
+        assert body["error"]["code"] == "model_waking"
+        # The group comes up behind its Service: the standby forwards what it holds.
+        procs.append(worker(service_port, "qwen-7b", host=service_host))
+        status, body, _ = wait_for(
+            lambda: (
+                (r := request(url + "/v1/chat/completions", chat("qwen-7b"), key=KEY))[0] == 200
+                and r
+            ),
+            30,
+            "a request served once the group is up",
+        )
+        assert isinstance(body, dict)
+        assert body["served"]["host"] == service_host
