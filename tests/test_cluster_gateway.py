@@ -118,6 +118,33 @@ def test_the_gateway_discovers_serving_pods_and_follows_them(namespace: str) -> 
         wait_for(only_kept, 60, "every llama-8b request on the remaining pod")
 
 
+def test_multi_node_groups_are_reached_through_their_leaders(namespace: str) -> None:
+    install(namespace, "multinode.yaml")
+
+    def leaders_and_workers() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+        workers = get("pods", "-n", namespace, "-l", "corral.dev/role=worker")["items"]
+        found = serving_pods(namespace), [w for w in workers if ready(w)]
+        return found if len(found[0]) == len(found[1]) == 3 else None
+
+    # Helm waits for the LeaderWorkerSets, not for the pods their controller then creates.
+    leaders, _ = wait_for(leaders_and_workers, 120, "three leaders and three workers Ready")
+    assert {p["metadata"]["labels"]["corral.dev/role"] for p in leaders} == {"leader"}
+    group_of = {address(p)[0]: p["metadata"]["labels"]["corral.dev/group"] for p in leaders}
+    with processes() as procs:
+        for pod in leaders:
+            host, port = address(pod)
+            procs.append(worker(port, pod["metadata"]["labels"]["corral.dev/model"], host=host))
+        url = f"http://127.0.0.1:{free_port()}"
+        procs.append(gateway(namespace, int(url.rsplit(":", 1)[1])))
+        expected = {"deepseek-v3", "deepseek-r1-fp4", "kimi-k2"}
+        wait_for(lambda: models(url) == expected, 60, "every multi-node model listed")
+        for model in sorted(expected):
+            status, body, _ = request(url + "/v1/chat/completions", chat(model), key=KEY)
+            assert status == 200, body
+            assert isinstance(body, dict)
+            assert group_of[body["served"]["host"]] == model
+
+
 def test_a_group_at_zero_is_answered_by_its_standby(namespace: str) -> None:
     install(
         namespace,
