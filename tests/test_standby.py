@@ -12,8 +12,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,32 @@ def test_every_answer_while_asleep_is_a_503_with_retry_after(asleep: Asleep) -> 
     assert all("retry-after" in headers for _, _, headers in answers)
     assert all(isinstance(body, dict) and "code" in body["error"] for _, body, _ in answers)
     assert answers[0][1]["error"]["code"] == "model_waking"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("asleep", [40], indirect=True)
+def test_concurrent_requests_are_all_held_counted_and_forwarded(asleep: Asleep) -> None:
+    answers: list[int] = []
+
+    def call() -> None:
+        answers.append(request(asleep.standby + "/v1/chat/completions", chat("qwen-7b"))[0])
+
+    clients = [threading.Thread(target=call) for _ in range(8)]
+    for client in clients:
+        client.start()
+    status = wait_for_status(asleep, lambda s: s["waiting"] == 8)
+    assert status == {"model": "qwen-7b", "waiting": 8, "recent": 8, "demand": 8}
+    asleep.procs.append(worker(asleep.backend, "qwen-7b"))
+    for client in clients:
+        client.join(timeout=30)
+    assert answers == [200] * 8
+
+
+def wait_for_status(asleep: Asleep, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The standby's /status once check passes (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _, status, _ = request(asleep.standby + "/status")
+        if isinstance(status, dict) and check(status):
+            return status
+        time.sleep(0.1)
+    pytest.fail("the standby's status never matched")

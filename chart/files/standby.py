@@ -56,6 +56,8 @@ class Standby:
     window: float
     waiting: int = 0
     arrivals: deque[float] = field(default_factory=deque)
+    up: asyncio.Event = field(default_factory=asyncio.Event)
+    poller: asyncio.Task[None] | None = None
 
     def status(self) -> dict[str, object]:
         """What KEDA reads: requests held now, and arrivals within the window."""
@@ -85,21 +87,32 @@ class Standby:
         """Wait up to `wait` seconds for the group; True once it answers."""
         self.arrivals.append(time.monotonic())
         self.waiting += 1
-        deadline = time.monotonic() + self.wait
+        if self.poller is None or self.poller.done():
+            self.poller = asyncio.create_task(self.poll())
         try:
-            while True:
-                if await self.group_up():
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                await asyncio.sleep(min(POLL_SECONDS, left))
+            await asyncio.wait_for(self.up.wait(), self.wait)
+        except TimeoutError:
+            return False
         finally:
             self.waiting -= 1
+        return True
+
+    async def poll(self) -> None:
+        """While requests wait, check the group every POLL_SECONDS (one check for all of them)."""
+        self.up.clear()
+        while self.waiting:
+            if await self.group_up():
+                self.up.set()
+                return
+            await asyncio.sleep(POLL_SECONDS)
 
     async def forward(self, request: Request, client: asyncio.StreamWriter) -> None:
         """Send the request to the group's Service and stream its answer back, then close."""
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:  # gone again between the check and the call
+            self.refuse(client)
+            return
         head = [f"{request.method} {request.target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         head += [f"{k}: {v}" for k, v in request.headers if k.lower() not in HOP_HEADERS]
         head.append("Connection: close")
@@ -114,6 +127,15 @@ class Standby:
             await client.drain()
         writer.close()
 
+    def refuse(self, writer: asyncio.StreamWriter) -> None:
+        """The OpenAI-shaped 503 with Retry-After."""
+        message = (
+            f"Model '{self.model}' is scaled to zero and still starting;"
+            f" retry after {self.retry_after} seconds"
+        )
+        headers = [("Retry-After", str(self.retry_after))]
+        reply(writer, 503, error("model_waking", message), headers)
+
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer requests on one connection until the peer closes it or a request is forwarded."""
         try:
@@ -124,16 +146,7 @@ class Standby:
                     await self.forward(request, writer)
                     break
                 else:
-                    reply(
-                        writer,
-                        503,
-                        error(
-                            "model_waking",
-                            f"Model '{self.model}' is scaled to zero and still starting;"
-                            f" retry after {self.retry_after} seconds",
-                        ),
-                        [("Retry-After", str(self.retry_after))],
-                    )
+                    self.refuse(writer)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             pass
