@@ -95,6 +95,27 @@ def test_tuning_reaches_smg() -> None:
     assert parsed.api_key is None
 
 
+def test_retries_and_tenant_keys_reach_smg() -> None:
+    """SMG's --retry-max-retries counts every attempt: maxRetries 2 is three attempts."""
+    docs = render(
+        sets=[
+            "modelGroups.m.model=hf://o/m",
+            "gateway.retries.maxRetries=2",
+            "gateway.tenants[0].name=team-a",
+            "gateway.tenants[0].existingSecret=team-a-key",
+            "gateway.tenants[1].name=team-b",
+            "gateway.tenants[1].existingSecret=team-b-key",
+        ]
+    )
+    args = [
+        a.replace("$(SMG_TENANT_KEY_0)", "ka").replace("$(SMG_TENANT_KEY_1)", "kb")
+        for a in gateway_container(docs)["args"]
+    ]
+    parsed = parse(args)
+    assert (parsed.retry_max_retries, parsed.disable_retries) == (3, False)
+    assert parsed.tenant_api_keys == [("team-a", "ka"), ("team-b", "kb")]
+
+
 def test_a_misspelled_extra_arg_is_refused_by_smg() -> None:
     docs = render(sets=["modelGroups.m.model=hf://o/m", "gateway.extraArgs={--polcy=random}"])
     with pytest.raises(ValueError, match="unrecognized arguments: --polcy=random"):

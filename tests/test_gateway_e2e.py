@@ -26,6 +26,7 @@ from loopback import request as call
 
 EXAMPLE = ROOT / "examples" / "multi-engine.yaml"
 KEY = "sk-corral-e2e"
+TENANT_KEY = "sk-team-a"
 
 
 @dataclass
@@ -64,9 +65,15 @@ def stack() -> Iterator[Stack]:
                 running.ports.setdefault(name, []).append(worker_port)
                 running.workers.setdefault(name, []).append(proc)
                 procs.append(proc)
-        sets = [f"gateway.apiKey.value={KEY}", "gateway.healthCheck.intervalSeconds=1"]
+        sets = [
+            f"gateway.apiKey.value={KEY}",
+            "gateway.tenants[0].name=team-a",
+            "gateway.tenants[0].existingSecret=team-a-key",
+            "gateway.healthCheck.intervalSeconds=1",
+        ]
         args = [
-            a.replace("$(SMG_API_KEY)", KEY) for a in gateway_args(EXAMPLE, sets, port, metrics)
+            a.replace("$(SMG_API_KEY)", KEY).replace("$(SMG_TENANT_KEY_0)", TENANT_KEY)
+            for a in gateway_args(EXAMPLE, sets, port, metrics)
         ]
         urls = [f"http://127.0.0.1:{p}" for ports in running.ports.values() for p in ports]
         procs.append(gateway(args, urls))
@@ -144,6 +151,13 @@ def test_missing_or_wrong_key_is_401(stack: Stack, key: str | None) -> None:
     assert status == 401
     assert isinstance(body, dict)
     assert body["error"]["code"] == "invalid_api_key"
+
+
+def test_a_tenant_key_is_accepted_as_well(stack: Stack) -> None:
+    status, body = request(stack, "/v1/chat/completions", chat("llama"), key=TENANT_KEY)
+    assert status == 200, body
+    assert isinstance(body, dict)
+    assert body["served"]["auth"] == f"Bearer {TENANT_KEY}"
 
 
 def test_the_client_key_reaches_the_engine_unchanged(stack: Stack) -> None:

@@ -192,6 +192,17 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         },
         "modelGroups.a.autoscaling.minReplicas: 0 needs autoscaling.kind keda",
     ),
+    "tenant-twice": (
+        {
+            "gateway": {
+                "tenants": [
+                    {"name": "team-a", "existingSecret": "a"},
+                    {"name": "team-a", "existingSecret": "b"},
+                ]
+            }
+        },
+        'gateway.tenants: tenant "team-a" is listed twice',
+    ),
     "zero-with-no-wake": (
         {
             "gateway": {"kind": "none"},

@@ -23,7 +23,8 @@ Usage: {{ include "corral.gateway.apiKeySecret" $ }}
 corral.gateway.args: SMG's arguments. It discovers this release's serving pods in the release
 namespace (workers of multi-node groups carry no corral.dev/serving label), takes each pod's model
 id from its corral.dev/model label and its port from the smg.ai/worker-ports annotation, and maps
-every alias to its canonical name. The API key comes from an env var, never as literal text.
+every alias to its canonical name. The API key and the tenants' keys come from env vars set from
+Secrets, never as literal text.
 Usage: {{ include "corral.gateway.args" $ | fromYamlArray }}
 */}}
 {{- define "corral.gateway.args" -}}
@@ -59,6 +60,9 @@ Usage: {{ include "corral.gateway.args" $ | fromYamlArray }}
 {{- $args = concat $args (list (printf "--health-check-interval-secs=%d" (int $hc.intervalSeconds)) (printf "--health-check-timeout-secs=%d" (int $hc.timeoutSeconds)) (printf "--health-failure-threshold=%d" (int $hc.failureThreshold)) (printf "--health-success-threshold=%d" (int $hc.successThreshold))) -}}
 {{- if include "corral.gateway.apiKeySecret" . -}}
 {{- $args = append $args "--api-key=$(SMG_API_KEY)" -}}
+{{- end -}}
+{{- range $i, $tenant := $gw.tenants -}}
+{{- $args = append $args (printf "--tenant-api-key=%s:$(SMG_TENANT_KEY_%d)" $tenant.name $i) -}}
 {{- end -}}
 {{- toYaml (concat $args ($gw.extraArgs | default list)) -}}
 {{- end -}}

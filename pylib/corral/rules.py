@@ -36,6 +36,14 @@ def problems(values: Mapping[str, Any], release: str = "llm") -> list[str]:
             "gateway.gatewayAPI.parentRefs: gateway.kind gatewayAPI needs the Gateway its routes "
             "attach to; add a parentRef"
         )
+    tenants: set[str] = set()
+    for tenant in gateway.get("tenants") or []:
+        if tenant["name"] in tenants:
+            found.append(
+                f'gateway.tenants: tenant "{tenant["name"]}" is listed twice; '
+                "give each tenant one entry"
+            )
+        tenants.add(tenant["name"])
     served: dict[str, str] = {}
     for group in enabled(values):
         found.extend(_group_problems(group, values, release, served))
