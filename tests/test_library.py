@@ -46,6 +46,36 @@ def test_group_names_are_dns_labels(model: str, name: str) -> None:
     assert group_name(model) == name
 
 
+def test_builders_turn_on_multi_node_and_scale_to_zero_in_one_key_each() -> None:
+    big = ModelGroup(
+        "hf://deepseek-ai/DeepSeek-V3", name="dsv3", nodes=2, gpus=8, gpu_type="h200-141gb"
+    )
+    sleepy = ModelGroup(
+        "hf://Qwen/Qwen2.5-7B-Instruct",
+        engine="sglang",
+        name="qwen",
+        gpus=1,
+        autoscaling={"minReplicas": 0, "maxReplicas": 2},
+    )
+    values = Stack(defaults={"cache": {"accessModes": ["ReadWriteMany"]}}).add(big).add(sleepy)
+    plain = values.to_values()
+    assert plain["modelGroups"]["dsv3"]["nodes"] == 2
+    assert plain["modelGroups"]["qwen"]["autoscaling"] == {
+        "enabled": True,
+        "minReplicas": 0,
+        "maxReplicas": 2,
+    }
+    assert check(plain) == []
+    manifests = render(plain)
+    assert (
+        manifests.get("LeaderWorkerSet", "llm-corral-dsv3")["spec"]["leaderWorkerTemplate"]["size"]
+        == 2
+    )
+    scaled = manifests.get("ScaledObject", "llm-corral-qwen")
+    assert scaled["spec"]["minReplicaCount"] == 0
+    assert manifests.get("Deployment", "llm-corral-qwen-standby")
+
+
 def test_builders_make_plain_values_the_chart_accepts() -> None:
     stack = Stack(defaults={"probes": {"startupTimeoutSeconds": 900}})
     stack.add(ModelGroup("hf://meta-llama/Llama-3.1-8B-Instruct", gpus=1, gpu_type="h100-80gb"))

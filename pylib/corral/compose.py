@@ -20,7 +20,11 @@ def group_name(model: str) -> str:
 
 @dataclass
 class ModelGroup:
-    """One served model. Unset fields are left to modelGroupDefaults and the engine preset."""
+    """One served model. Unset fields are left to modelGroupDefaults and the engine preset.
+
+    `autoscaling` takes the chart's autoscaling keys (e.g. `{"minReplicas": 0, "maxReplicas": 4}`)
+    and turns autoscaling on; `nodes` of 2 or more makes a multi-node group.
+    """
 
     model: str
     engine: str = "vllm"
@@ -30,6 +34,8 @@ class ModelGroup:
     tensor: int | None = None
     pipeline: int | None = None
     replicas: int | None = None
+    nodes: int | None = None
+    autoscaling: dict[str, Any] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     revision: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
@@ -49,6 +55,10 @@ class ModelGroup:
             values["aliases"] = list(self.aliases)
         if self.replicas is not None:
             values["replicas"] = self.replicas
+        if self.nodes is not None:
+            values["nodes"] = self.nodes
+        if self.autoscaling:
+            values["autoscaling"] = {"enabled": True, **self.autoscaling}
         gpus = {k: v for k, v in (("count", self.gpus), ("type", self.gpu_type)) if v is not None}
         if gpus:
             values["gpus"] = gpus
