@@ -26,14 +26,16 @@ def test_yaml_snippets_pass_check() -> None:
         assert check(yaml.safe_load(snippet)) == []
 
 
-def test_python_snippet_runs() -> None:
-    (snippet,) = blocks("python")
-    out = io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        with contextlib.redirect_stdout(out):
-            exec(compile(snippet, "README.md", "exec"), {})
-    finally:
-        os.chdir(cwd)
-    assert out.getvalue() == ""  # the composed stack is valid, so nothing is printed
+def test_python_snippets_run() -> None:
+    snippets = blocks("python")
+    assert len(snippets) == 2
+    for snippet in snippets:
+        out = io.StringIO()
+        cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(compile(snippet, "README.md", "exec"), {})
+        finally:
+            os.chdir(cwd)
+        assert out.getvalue() == ""  # each composed stack is valid, so nothing is printed
