@@ -300,6 +300,16 @@ SCHEMA: dict[str, tuple[dict[str, Any], str, str]] = {
         "'/modelGroups/a/settings/gpuMemoryFraction'",
         "modelGroups.a.settings.gpuMemoryFraction:",
     ),
+    "standby-wait": (
+        {"scaleFromZero": {"waitSeconds": 0}},
+        "'/scaleFromZero/waitSeconds'",
+        "scaleFromZero.waitSeconds:",
+    ),
+    "tenant-secret": (
+        {"gateway": {"tenants": [{"name": "team-a"}]}},
+        "'/gateway/tenants/0': missing property 'existingSecret'",
+        "gateway.tenants.0: 'existingSecret'",
+    ),
 }
 
 
