@@ -116,16 +116,18 @@ class Standby:
         head = [f"{request.method} {request.target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         head += [f"{k}: {v}" for k, v in request.headers if k.lower() not in HOP_HEADERS]
         head.append("Connection: close")
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.body)
-        await writer.drain()
-        status, _, rest = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
-        lines = [line for line in rest.split(b"\r\n") if line]
-        kept = [line for line in lines if not line.lower().startswith(b"connection:")]
-        client.write(b"\r\n".join([status, *kept, b"Connection: close"]) + b"\r\n\r\n")
-        while chunk := await reader.read(65536):
-            client.write(chunk)
-            await client.drain()
-        writer.close()
+        try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.body)
+            await writer.drain()
+            status, _, rest = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
+            lines = [line for line in rest.split(b"\r\n") if line]
+            kept = [line for line in lines if not line.lower().startswith(b"connection:")]
+            client.write(b"\r\n".join([status, *kept, b"Connection: close"]) + b"\r\n\r\n")
+            while chunk := await reader.read(65536):
+                client.write(chunk)
+                await client.drain()
+        finally:
+            writer.close()
 
     def refuse(self, writer: asyncio.StreamWriter) -> None:
         """The OpenAI-shaped 503 with Retry-After."""
