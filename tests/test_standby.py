@@ -12,11 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, render
 from loopback import (
@@ -92,6 +94,11 @@ def test_a_request_waits_about_wait_seconds_then_gets_an_openai_503(asleep: Asle
     status, demand, _ = request(asleep.standby + "/status")
     assert status == 200
     assert demand == {"model": "qwen-7b", "waiting": 0, "recent": 4, "demand": 4}
+    assert metrics(asleep) == {
+        ("corral_standby_waiting", ""): 0,
+        ("corral_standby_requests", "forwarded"): 0,
+        ("corral_standby_requests", "refused"): 4,
+    }
 
 
 @pytest.mark.parametrize("asleep", [20], indirect=True)
@@ -143,6 +150,21 @@ def test_concurrent_requests_are_all_held_counted_and_forwarded(asleep: Asleep) 
     for client in clients:
         client.join(timeout=30)
     assert answers == [200] * 8
+    assert metrics(asleep)[("corral_standby_requests", "forwarded")] == 8
+
+
+def metrics(asleep: Asleep) -> dict[tuple[str, str], float]:
+    """The standby's /metrics as Prometheus parses them: (family, outcome) -> value."""
+    with urllib.request.urlopen(asleep.standby + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.endswith("_created"):
+                continue
+            assert sample.labels["model"] == "qwen-7b"
+            found[(family.name, sample.labels.get("outcome", ""))] = sample.value
+    return found
 
 
 def wait_for_status(asleep: Asleep, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:

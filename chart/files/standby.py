@@ -56,6 +56,7 @@ class Standby:
     window: float
     waiting: int = 0
     arrivals: deque[float] = field(default_factory=deque)
+    answered: dict[str, int] = field(default_factory=lambda: {"forwarded": 0, "refused": 0})
     up: asyncio.Event = field(default_factory=asyncio.Event)
     poller: asyncio.Task[None] | None = None
 
@@ -129,6 +130,23 @@ class Standby:
         finally:
             writer.close()
 
+    def metrics(self) -> str:
+        """Prometheus text: requests held now, and requests answered by outcome."""
+        model = json.dumps(self.model)
+        lines = [
+            "# HELP corral_standby_waiting Requests held while the group wakes.",
+            "# TYPE corral_standby_waiting gauge",
+            f"corral_standby_waiting{{model={model}}} {self.waiting}",
+            "# HELP corral_standby_requests_total Requests answered for the group while it was"
+            " at zero: forwarded once it woke, or refused with a 503.",
+            "# TYPE corral_standby_requests_total counter",
+        ]
+        lines += [
+            f'corral_standby_requests_total{{model={model},outcome="{outcome}"}} {count}'
+            for outcome, count in self.answered.items()
+        ]
+        return "\n".join(lines) + "\n"
+
     def refuse(self, writer: asyncio.StreamWriter) -> None:
         """The OpenAI-shaped 503 with Retry-After."""
         message = (
@@ -145,9 +163,11 @@ class Standby:
                 if request.method == "GET":
                     await self.answer_get(request, writer)
                 elif await self.hold():
+                    self.answered["forwarded"] += 1
                     await self.forward(request, writer)
                     break
                 else:
+                    self.answered["refused"] += 1
                     self.refuse(writer)
                 await writer.drain()
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
@@ -156,7 +176,7 @@ class Standby:
             writer.close()
 
     async def answer_get(self, request: Request, writer: asyncio.StreamWriter) -> None:
-        """Health, readiness, status and the model list."""
+        """Health, readiness, demand (/status), metrics and the model list."""
         path = request.target.split("?", 1)[0]
         if path == "/health":
             reply(writer, 200, {"status": "ok"})
@@ -165,6 +185,8 @@ class Standby:
             reply(writer, 503 if up else 200, {"standing_in": not up})
         elif path == "/status":
             reply(writer, 200, self.status())
+        elif path == "/metrics":
+            reply_text(writer, self.metrics())
         elif path == "/v1/models":
             model = {"id": self.model, "object": "model", "created": 0, "owned_by": "corral"}
             reply(writer, 200, {"object": "list", "data": [model]})
@@ -186,10 +208,25 @@ def reply(
     headers: list[tuple[str, str]] | None = None,
 ) -> None:
     """Write one JSON response on a kept-alive connection."""
-    data = json.dumps(body).encode()
+    send(writer, status, json.dumps(body).encode(), "application/json", headers or [])
+
+
+def reply_text(writer: asyncio.StreamWriter, text: str) -> None:
+    """Write a Prometheus text exposition on a kept-alive connection."""
+    send(writer, 200, text.encode(), "text/plain; version=0.0.4", [])
+
+
+def send(
+    writer: asyncio.StreamWriter,
+    status: int,
+    data: bytes,
+    content_type: str,
+    headers: list[tuple[str, str]],
+) -> None:
+    """Write a response with a known length, so the connection stays open for the next one."""
     reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}
-    head = [f"HTTP/1.1 {status} {reason.get(status, '')}", "Content-Type: application/json"]
-    head += [f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers or [])]
+    head = [f"HTTP/1.1 {status} {reason.get(status, '')}", f"Content-Type: {content_type}"]
+    head += [f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers)]
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
 
 
