@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,14 +21,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # the loopback kit the gateway tests use
+
+from loopback import free_port, processes, worker  # noqa: E402
+
 BODY = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
-
-
-def free_port() -> int:
-    """An unused loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_ready(port: int) -> None:
@@ -83,36 +79,27 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
     engine, gateway, metrics = free_port(), free_port(), free_port()
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "tests/fixtures/openai_worker.py"),
-                "--port",
-                str(engine),
-                "--model",
-                "m",
-            ]
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "smg.launch_router",
-                "--host=127.0.0.1",
-                f"--port={gateway}",
-                "--prometheus-host=127.0.0.1",
-                f"--prometheus-port={metrics}",
-                "--policy=round_robin",
-                "--disable-tokenizer-autoload",
-                "--worker-urls",
-                f"http://127.0.0.1:{engine}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
-    try:
+    with processes() as procs:
+        procs.append(worker(engine, "m", delay=0))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "smg.launch_router",
+                    "--host=127.0.0.1",
+                    f"--port={gateway}",
+                    "--prometheus-host=127.0.0.1",
+                    f"--prometheus-port={metrics}",
+                    "--policy=round_robin",
+                    "--disable-tokenizer-autoload",
+                    "--worker-urls",
+                    f"http://127.0.0.1:{engine}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         wait_ready(engine)
         wait_ready(gateway)
         load(gateway, 64, 4)  # warm up both paths
@@ -131,10 +118,6 @@ def main() -> None:
         for concurrency, r50, r99, rrps in ratios:
             line = f"p50 x{r50:.2f}, p99 x{r99:.2f}, throughput x{rrps:.2f}"
             print(f"  concurrency {concurrency:>2}: {line}")
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":
