@@ -46,8 +46,9 @@ def deployed_args(namespace: str, name: str) -> list[str]:
     return [str(a) for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
 
 
-def gateway(namespace: str, port: int) -> subprocess.Popen[bytes]:
-    """SMG with the installed gateway's arguments, on loopback, watching the test cluster."""
+def gateway(namespace: str, procs: list[subprocess.Popen[bytes]]) -> str:
+    """SMG with the installed gateway's arguments, on loopback, watching the test cluster; its URL."""
+    port = free_port()
     replaced = {
         "--host": "--host=127.0.0.1",
         "--port": f"--port={port}",
@@ -59,12 +60,26 @@ def gateway(namespace: str, port: int) -> subprocess.Popen[bytes]:
         for a in deployed_args(namespace, "llm-corral-gateway")
     ]
     assert "--service-discovery" in args
-    return subprocess.Popen(
-        [sys.executable, "-m", "smg.launch_router", *args],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [sys.executable, "-m", "smg.launch_router", *args]
+    out = subprocess.DEVNULL
+    procs.append(subprocess.Popen(command, env=ENV, stdout=out, stderr=out))
+    return f"http://127.0.0.1:{port}"
+
+
+def stand_in(pods: list[dict[str, Any]], procs: list[subprocess.Popen[bytes]]) -> dict[str, str]:
+    """A stand-in engine on each pod's address and port; the group of each address."""
+    for pod in pods:
+        host, port = address(pod)
+        procs.append(worker(port, pod["metadata"]["labels"]["corral.dev/model"], host=host))
+    return {address(p)[0]: p["metadata"]["labels"]["corral.dev/group"] for p in pods}
+
+
+def served_by(url: str, model: str) -> str:
+    """The address of the engine that answered a chat for the model through the gateway."""
+    status, body, _ = request(url + "/v1/chat/completions", chat(model), key=KEY)
+    assert status == 200, body
+    assert isinstance(body, dict)
+    return str(body["served"]["host"])
 
 
 def models(url: str) -> set[str]:
@@ -78,14 +93,11 @@ def models(url: str) -> set[str]:
 def test_the_gateway_discovers_serving_pods_and_follows_them(namespace: str) -> None:
     install(namespace, "multi-engine.yaml")
     pods = serving_pods(namespace)
-    group_of = {address(p)[0]: p["metadata"]["labels"]["corral.dev/group"] for p in pods}
-    assert len(group_of) == 6  # llama-8b has two replicas
+    assert len(pods) == 6  # llama-8b has two replicas
     with processes() as procs:
-        for pod in pods:
-            host, port = address(pod)
-            procs.append(worker(port, pod["metadata"]["labels"]["corral.dev/model"], host=host))
-        url = f"http://127.0.0.1:{free_port()}"
-        procs.append(gateway(namespace, int(url.rsplit(":", 1)[1])))
+        group_of = stand_in(pods, procs)
+        assert len(group_of) == 6  # one address per pod
+        url = gateway(namespace, procs)
         expected = {"llama-8b", "llama-70b", "qwen-32b", "mistral-7b", "qwen-tiny"}
         wait_for(lambda: models(url) == expected, 60, "every served model listed")
         for model, group in [
@@ -93,10 +105,7 @@ def test_the_gateway_discovers_serving_pods_and_follows_them(namespace: str) -> 
             ("qwen", "qwen-32b"),
             ("mistral", "mistral-7b"),
         ]:
-            status, body, _ = request(url + "/v1/chat/completions", chat(model), key=KEY)
-            assert status == 200, body
-            assert isinstance(body, dict)
-            assert group_of[body["served"]["host"]] == group
+            assert group_of[served_by(url, model)] == group
         # KEDA or a user scales llama-8b down: the gateway stops sending to the deleted pod (its
         # stand-in still listens, so only discovery can tell).
         kubectl("-n", namespace, "scale", "deployment/llm-corral-llama-8b", "--replicas=1")
@@ -109,11 +118,7 @@ def test_the_gateway_discovers_serving_pods_and_follows_them(namespace: str) -> 
         )
 
         def only_kept() -> bool:
-            hosts = set()
-            for _ in range(6):
-                _, body, _ = request(url + "/v1/chat/completions", chat("llama-8b"), key=KEY)
-                hosts.add(body["served"]["host"] if isinstance(body, dict) else None)
-            return hosts == {address(kept)[0]}
+            return {served_by(url, "llama-8b") for _ in range(6)} == {address(kept)[0]}
 
         wait_for(only_kept, 60, "every llama-8b request on the remaining pod")
 
@@ -129,20 +134,13 @@ def test_multi_node_groups_are_reached_through_their_leaders(namespace: str) -> 
     # Helm waits for the LeaderWorkerSets, not for the pods their controller then creates.
     leaders, _ = wait_for(leaders_and_workers, 120, "three leaders and three workers Ready")
     assert {p["metadata"]["labels"]["corral.dev/role"] for p in leaders} == {"leader"}
-    group_of = {address(p)[0]: p["metadata"]["labels"]["corral.dev/group"] for p in leaders}
     with processes() as procs:
-        for pod in leaders:
-            host, port = address(pod)
-            procs.append(worker(port, pod["metadata"]["labels"]["corral.dev/model"], host=host))
-        url = f"http://127.0.0.1:{free_port()}"
-        procs.append(gateway(namespace, int(url.rsplit(":", 1)[1])))
+        group_of = stand_in(leaders, procs)
+        url = gateway(namespace, procs)
         expected = {"deepseek-v3", "deepseek-r1-fp4", "kimi-k2"}
         wait_for(lambda: models(url) == expected, 60, "every multi-node model listed")
         for model in sorted(expected):
-            status, body, _ = request(url + "/v1/chat/completions", chat(model), key=KEY)
-            assert status == 200, body
-            assert isinstance(body, dict)
-            assert group_of[body["served"]["host"]] == model
+            assert group_of[served_by(url, model)] == model
 
 
 def test_a_group_at_zero_is_answered_by_its_standby(namespace: str) -> None:
@@ -179,8 +177,7 @@ def test_a_group_at_zero_is_answered_by_its_standby(namespace: str) -> None:
     with processes() as procs:
         procs.append(subprocess.Popen([sys.executable, str(STANDBY), *args, f"--host={host}"]))
         assert f"--port={port}" in args
-        url = f"http://127.0.0.1:{free_port()}"
-        procs.append(gateway(namespace, int(url.rsplit(":", 1)[1])))
+        url = gateway(namespace, procs)
         wait_for(lambda: "qwen-7b" in models(url), 60, "qwen-7b listed through its standby")
         start = time.monotonic()
         status, body, headers = request(url + "/v1/chat/completions", chat("qwen-7b"), key=KEY)
