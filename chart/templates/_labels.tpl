@@ -46,3 +46,21 @@ corral.dev/group: {{ .group.name }}
 corral.dev/model: {{ .group.servedName }}
 corral.dev/engine: {{ .group.preset.engine }}
 {{- end -}}
+
+{{/*
+corral.labels.standbySelector: selector labels of a model group's standby pod (scale from zero).
+Usage: {{ include "corral.labels.standbySelector" (dict "ctx" $ "group" $g) }}
+*/}}
+{{- define "corral.labels.standbySelector" -}}
+{{ include "corral.labels.selector" (dict "ctx" .ctx "component" "standby") }}
+corral.dev/group: {{ .group.name }}
+{{- end -}}
+
+{{/*
+corral.labels.standby: every label of a model group's standby objects.
+Usage: {{ include "corral.labels.standby" (dict "ctx" $ "group" $g) }}
+*/}}
+{{- define "corral.labels.standby" -}}
+{{ include "corral.labels.standard" (dict "ctx" .ctx "component" "standby") }}
+corral.dev/group: {{ .group.name }}
+{{- end -}}
