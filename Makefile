@@ -19,7 +19,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: tools venv ## Install every pinned tool into .tools/ and the Python venv into .venv/
+setup: tools venv engine ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/
 
 .PHONY: tools
 tools: ## Build Helm 4, Helm 3, helm-unittest and the local cluster's binaries; copy the CRDs (cached)
@@ -34,6 +34,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
+
+.PHONY: engine
+engine: venv ## Install vLLM's CPU build into .engine/venv and generate the test model (cached)
+	bash ci/setup-engine.sh
 
 .PHONY: test
 test: lint unittest golden-check kube-validate python-lint pytest ## Everything CI runs
@@ -78,5 +82,5 @@ cluster-down: ## Stop the local test cluster
 	bash ci/cluster.sh down
 
 .PHONY: clean
-clean: ## Remove the toolchain and the venv
-	rm -rf .tools $(VENV)
+clean: ## Remove the toolchain, the venv and the engine tier
+	rm -rf .tools $(VENV) .engine

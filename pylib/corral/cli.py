@@ -11,7 +11,7 @@ from typing import Any
 import click
 import yaml
 
-from corral import _helm, diff, size, variants
+from corral import _helm, diff, run, size, variants
 from corral.check import check, check_files
 from corral.compose import ModelGroup
 from corral.deploy import apply, remove
@@ -269,6 +269,39 @@ def size_command(
         click.echo(json.dumps(report))
         return
     click.echo(size.format_report(report))
+
+
+@cli.command("run")
+@VALUES
+@click.option("--group", help="The group to run (needed when VALUES have several).")
+@click.option(
+    "--model-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Local model folder the engine loads (corral run never downloads).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "gpu"]),
+    default="auto",
+    show_default=True,
+    help="auto: gpu when nvidia-smi is on the PATH, else cpu (the preset's CPU replacements).",
+)
+@click.option("--kv-cache-gib", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".corral-run"),
+    show_default=True,
+    help="Caches, temporary files and the engine log.",
+)
+def run_command(values: tuple[Path, ...], group: str | None, **kw: Any) -> None:
+    """Start a group's engine here with exactly the command the chart renders; Ctrl-C stops it."""
+    merged = _merged(values)
+    problems = check(merged)
+    if problems:
+        _refuse(problems)
+    run.main(merged, group, echo=click.echo, **kw)
 
 
 @cli.command("test")
