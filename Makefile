@@ -22,10 +22,11 @@ help: ## List the targets
 setup: tools venv engine ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/
 
 .PHONY: tools
-tools: ## Build Helm 4, Helm 3, helm-unittest and the local cluster's binaries; copy the CRDs (cached)
+tools: ## Build Helm 4, Helm 3, helm-unittest, Prometheus and promtool, and the local cluster's binaries; copy the CRDs (cached)
 	bash ci/setup-tools.sh
 	bash ci/setup-crds.sh
 	bash ci/setup-cluster-tools.sh
+	bash ci/setup-prometheus.sh
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the Python venv with the corral package (editable) and test deps

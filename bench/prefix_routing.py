@@ -1,5 +1,6 @@
-"""Prefix-aware routing with real engines: SMG's cache_aware against round_robin (what a
-Kubernetes Service gives) and prefix_hash, in front of three real vLLM CPU replicas, side by side.
+"""Prefix-aware routing in front of three real vLLM CPU replicas, side by side.
+
+SMG's cache_aware against round_robin (what a Kubernetes Service gives) and prefix_hash.
 
 The replicas run the chart's rendered command for one group of examples/vllm-pair.yaml, with a KV
 cache too small for one replica to hold every shared prefix (`--num-gpu-blocks-override`, through
@@ -24,12 +25,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT, render
-from engines import BIN, MODEL, Served, serve
-from loopback import free_port, gateway, gateway_args, processes, wait_for_models
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import ROOT, render
 from corral.render import Manifests
+from engines import BIN, MODEL, Served, serve
+from loopback import free_port, gateway, gateway_args, processes, wait_for_models
 
 PAIR = ROOT / "examples" / "vllm-pair.yaml"
 GROUP = "llama-8b"
@@ -85,6 +86,7 @@ def smg(engines: list[Served], policy: str) -> tuple[subprocess.Popen[bytes], st
 
 
 def row(label: str, result: dict[str, Any], extra: str = "") -> str:
+    """A table row of one `vllm bench serve` result."""
     return (
         f"| {label} | {result['mean_ttft_ms']:.0f} | {result['p99_ttft_ms']:.0f} "
         f"| {result['request_throughput']:.2f} | {result['output_throughput']:.1f} |{extra}"
@@ -112,9 +114,10 @@ def main() -> None:
         *("--prefix-repetition-num-prefixes", str(args.prefixes), "--max-concurrency", "4"),
     ]
     results: dict[str, tuple[dict[str, Any], float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, serve(
-        docs, [GROUP] * 3, env={"VLLM_SERVER_DEV_MODE": "1"}
-    ) as engines:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve(docs, [GROUP] * 3, env={"VLLM_SERVER_DEV_MODE": "1"}) as engines,
+    ):
         for policy in POLICIES:
             reset_caches(engines)
             before = counters(engines)
@@ -140,9 +143,12 @@ def main() -> None:
             overhead[f"through SMG, concurrency {concurrency}"] = routed
 
     base, _ = results["round_robin"]
-    print(f"Prefix-aware routing: 3 replicas, {args.prefixes} prefixes of {args.prefix_len} tokens,")
+    print(
+        f"Prefix-aware routing: 3 replicas, {args.prefixes} prefixes of {args.prefix_len} tokens,"
+    )
     print(f"{args.prompts} requests, concurrency 4, {args.blocks} KV blocks a replica")
-    print("| policy | mean TTFT ms | p99 TTFT ms | req/s | out tok/s | prefix hit rate | TTFT vs round_robin |")
+    columns = ["policy", "mean TTFT ms", "p99 TTFT ms", "req/s", "out tok/s", "prefix hit rate"]
+    print(f"| {' | '.join(columns)} | TTFT vs round_robin |")
     print("|---|---|---|---|---|---|---|")
     for policy, (result, hit_rate) in results.items():
         ratio = result["mean_ttft_ms"] / base["mean_ttft_ms"]

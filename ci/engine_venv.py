@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 
 
 def requirements(wheel: Path) -> list[str]:
-    """Requires-Dist of the wheel for this machine (markers evaluated, no extras), torch unlabelled."""
+    """The wheel's Requires-Dist for this machine (markers evaluated), local labels dropped."""
     with zipfile.ZipFile(wheel) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = Parser().parsestr(archive.read(name).decode())
@@ -31,9 +31,7 @@ def requirements(wheel: Path) -> list[str]:
         if req.marker and not req.marker.evaluate({"extra": ""}):
             continue
         req.marker = None
-        req.specifier = type(req.specifier)(
-            ",".join(str(s).split("+")[0] for s in req.specifier)
-        )
+        req.specifier = type(req.specifier)(",".join(str(s).split("+")[0] for s in req.specifier))
         out.append(str(req))
     return out
 

@@ -24,23 +24,23 @@ CHAT_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
-WORDS = (
+TEXT = (
     "the model serves a request on the gateway and every replica keeps its cache warm while "
     "the scheduler places pods on nodes with free accelerators tokens flow back to the client "
     "as a stream prefix caching saves the work of reading a long shared prompt again"
-).split()
+)
 
 
 def corpus(lines: int = 20000) -> list[str]:
     """Seeded pseudo-sentences over the word list, with digits and punctuation mixed in."""
     rng = random.Random(SEED)
     extra = [str(n) for n in range(100)] + list(",.:;!?()-'\"")
-    vocab = WORDS + extra
+    vocab = TEXT.split() + extra
     return [" ".join(rng.choice(vocab) for _ in range(rng.randint(5, 40))) for _ in range(lines)]
 
 
 def tokenizer(out: Path) -> int:
-    """Train a byte-level BPE, save it as a transformers fast tokenizer with a chat template; its size."""
+    """Train a byte-level BPE; save it as a fast tokenizer with a chat template; its size."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 

@@ -22,6 +22,7 @@ import pytest
 
 from conftest import ROOT
 from corral import local
+from corral.errors import ToolError
 from corral.render import Manifests
 
 ENGINE_DIR = ROOT / ".engine"
@@ -60,23 +61,25 @@ def serve(
     docs: Manifests,
     groups: list[str],
     *,
+    hosts: list[str] | None = None,
     kv_cache_gib: int = 1,
     env: dict[str, str] | None = None,
 ) -> Iterator[list[Served]]:
-    """Start one engine per entry of groups (a name twice: two replicas), with env added, wait
-    until every one answers its startup probe, yield them, and stop them all on exit."""
+    """Start one engine per entry of groups (a name twice: two replicas) on the given addresses
+    (default: fresh loopback ones), with env added, wait until every one answers its startup
+    probe, yield them, and stop them all on exit."""
     require_engine()
     LOGS.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
     running: list[Served] = []
     try:
-        for i, group in enumerate(groups):
+        for i, (group, host) in enumerate(zip(groups, hosts or _HOSTS, strict=False)):
             engine = local.command(
                 docs,
                 group,
                 model_dir=MODEL,
                 state_dir=STATE,
-                host=next(_HOSTS),
+                host=host,
                 kv_cache_gib=kv_cache_gib,
                 cpus=str(i % cores),
             )
@@ -89,7 +92,7 @@ def serve(
         for served in running:
             try:
                 local.wait_ready(served.engine, served.proc)
-            except local.ToolError as err:
+            except ToolError as err:
                 pytest.fail(f"{err}\n{log_tail(served.log)}")
             served.ready_after = time.monotonic() - served.started
         yield running

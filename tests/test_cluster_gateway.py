@@ -14,7 +14,11 @@ import sys
 import time
 from typing import Any
 
+import openai
+
 from conftest import ROOT
+from corral.render import Manifests
+from engines import serve
 from kube import ENV, get, kubectl, prepare, ready, release, wait_for
 from loopback import chat, free_port, processes, request, worker
 
@@ -198,3 +202,28 @@ def test_a_group_at_zero_is_answered_by_its_standby(namespace: str) -> None:
         )
         assert isinstance(body, dict)
         assert body["served"]["host"] == service_host
+
+
+def test_real_vllm_pods_are_found_and_served_through_discovery(namespace: str) -> None:
+    install(namespace, "vllm-pair.yaml")
+    llama = serving_pods(namespace, "corral.dev/group=llama-8b")
+    assert len(llama) == 2
+    # The installed Deployment is what the engines run: its command, args, env, ports and probes.
+    deployment = Manifests([get("deployment", "-n", namespace, "llm-corral-llama-8b")])
+    hosts = [address(p)[0] for p in llama]
+    assert {address(p)[1] for p in llama} == {8000}
+    with serve(deployment, ["llama-8b", "llama-8b"], hosts=hosts) as engines, processes() as procs:
+        stand_in(serving_pods(namespace, "corral.dev/group=qwen-7b"), procs)
+        url = gateway(namespace, procs)
+        wait_for(lambda: models(url) == {"llama-8b", "qwen-7b"}, 60, "both groups listed")
+        client = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, timeout=120)
+        seen = set()
+        for n in range(4):
+            reply = client.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": f"hi {n}"}], max_tokens=2
+            )
+            assert reply.model == "llama-8b"
+            assert (reply.system_fingerprint or "").startswith("vllm-0.32.0")
+            seen.add(reply.id)
+        assert len(seen) == 4
+        assert {e.engine.host for e in engines} == set(hosts)

@@ -14,10 +14,9 @@ import subprocess
 from typing import Any
 
 from conftest import EXAMPLES, ROOT, render
-from engines import BIN, require_engine
-
 from corral.flags import known_flags
 from corral.local import expand
+from engines import BIN, require_engine
 
 # What the LeaderWorkerSet controller sets in each pod of a two-node group, for $(VAR) expansion.
 LWS_ENV = {"LWS_GROUP_SIZE": "2", "LWS_LEADER_ADDRESS": "leader.lws", "LWS_WORKER_INDEX": "1"}

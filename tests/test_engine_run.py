@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, corral
-from engines import MODEL, require_engine
+from engines import ENGINE_DIR, MODEL, require_engine
 from loopback import request
 
 SINGLE = ROOT / "examples" / "single-vllm.yaml"
@@ -34,10 +34,12 @@ def leftovers(state: Path) -> list[int]:
 
 
 @pytest.fixture
-def run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
-    """`corral run` of the single-vLLM example on the test model; killed if a test fails."""
+def run() -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """`corral run` of the single-vLLM example on the test model; killed if a test fails.
+
+    Its state folder is kept between runs (in .engine/, git-ignored), so the compile cache is."""
     require_engine()
-    state = tmp_path / "state"
+    state = ENGINE_DIR / "run"
     argv = [
         str(ROOT / ".venv" / "bin" / "corral"),
         *("run", str(SINGLE), "--model-dir", str(MODEL), "--host", HOST),
@@ -91,7 +93,11 @@ def test_run_serves_the_rendered_command_and_stops_on_ctrl_c(
     status, body, _ = request(url + "/models")
     assert status == 200
     assert isinstance(body, dict)
-    assert [m["id"] for m in body["data"]] == ["llama-8b", "llama", "meta-llama/Llama-3.1-8B-Instruct"]
+    assert [m["id"] for m in body["data"]] == [
+        "llama-8b",
+        "llama",
+        "meta-llama/Llama-3.1-8B-Instruct",
+    ]
     assert leftovers(state)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
@@ -143,6 +149,19 @@ def test_an_engine_missing_from_the_path_is_named(tmp_path: Path) -> None:
         "corral: error: modelGroups.qwen-tiny.engine: custom is not installed here "
         "(no `/app/llama-server`); the group's own command on the PATH"
     ]
+
+
+def test_a_state_folder_too_long_for_the_engines_sockets_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / ("x" * 60)
+    done = corral(
+        "run", "examples/single-vllm.yaml", "--model-dir", str(MODEL), "--state-dir", str(state)
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        f"corral: error: --state-dir: {state} is too long for the engine's sockets"
+    )
+    assert line.endswith("characters; at most 70); use a shorter folder")
 
 
 def test_several_groups_need_group() -> None:

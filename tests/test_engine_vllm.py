@@ -7,20 +7,22 @@ arguments, used through the official openai client.
 from __future__ import annotations
 
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import prom
 from conftest import ROOT, render
+from corral.render import Manifests
 from engines import Served, serve
 from loopback import free_port, gateway, gateway_args, processes, wait_for_models
 from loopback import request as call
-
-from corral.render import Manifests
 
 PAIR = ROOT / "examples" / "vllm-pair.yaml"
 KEY = "sk-corral-engine"
@@ -30,9 +32,9 @@ OBSERVED = [
     "monitoring.dashboard.enabled=true",
     "monitoring.alerts.enabled=true",
     "modelGroups.llama-8b.autoscaling.enabled=true",
+    "modelGroups.llama-8b.autoscaling.metric=running",
     "modelGroups.qwen-7b.autoscaling.enabled=true",
     "modelGroups.qwen-7b.autoscaling.kind=hpa",
-    "modelGroups.qwen-7b.autoscaling.metric=running",
 ]
 
 
@@ -114,7 +116,7 @@ def test_the_openai_client_reaches_each_name_through_the_gateway(
     assert chat.usage.completion_tokens == 4
     completion = client.completions.create(model=name, prompt="tokens flow back", max_tokens=4)
     assert completion.choices[0].text
-    deltas = []
+    chunks, finished = 0, None
     with client.chat.completions.create(
         model=name,
         messages=[{"role": "user", "content": "a stream"}],
@@ -122,9 +124,14 @@ def test_the_openai_client_reaches_each_name_through_the_gateway(
         stream=True,
     ) as stream:
         for chunk in stream:
-            deltas += [c.delta.content for c in chunk.choices if c.delta.content]
             assert chunk.model in {name, group}
-    assert len(deltas) >= 2  # token by token, not one buffered answer
+            for choice in chunk.choices:
+                chunks += 1
+                finished = choice.finish_reason or finished
+    # Token by token, not one buffered answer (a random model's byte-level tokens may decode to
+    # nothing until a character is whole, so count chunks, not text).
+    assert chunks >= 4
+    assert finished == "length"
 
 
 def test_an_unknown_model_gets_404(stack: Stack) -> None:
@@ -173,3 +180,105 @@ def test_every_metric_the_chart_queries_is_in_the_real_metrics(stack: Stack) -> 
     for name, labels in used.items():
         assert name in samples, f"{name} is not in vLLM's /metrics"
         assert labels <= samples[name], f"{name}: {labels - samples[name]} not on its samples"
+
+
+@pytest.fixture(scope="module")
+def observed() -> list[dict[str, Any]]:
+    return render([PAIR], sets=OBSERVED)
+
+
+def targets(stack: Stack, observed: list[dict[str, Any]]) -> list[prom.Target]:
+    """Each running engine as the chart's PodMonitor makes it a target (a pod name apiece)."""
+    return [
+        prom.pod_target(
+            observed,
+            f"llm-corral-{s.engine.group}",
+            f"{s.engine.host}:{s.engine.port}",
+            f"llm-corral-{s.engine.group}-6b8f9d7c4d-p{i}x2k",
+        )
+        for i, s in enumerate(stack.engines)
+    ]
+
+
+def keda_query(observed: list[dict[str, Any]], name: str) -> str:
+    """The query of the rendered ScaledObject's Prometheus trigger."""
+    scaled = [d for d in observed if d["kind"] == "ScaledObject" and d["metadata"]["name"] == name]
+    (trigger,) = [t for t in scaled[0]["spec"]["triggers"] if t["type"] == "prometheus"]
+    return str(trigger["metadata"]["query"])
+
+
+def long_streams(served: Served, count: int) -> list[Any]:
+    """count streamed completions of 2,000 tokens each held open on one engine."""
+    client = openai.OpenAI(base_url=served.engine.url + "/v1", api_key="none", max_retries=0)
+    streams = []
+    for n in range(count):
+        stream = client.completions.create(
+            model=served.engine.served_names[0],
+            prompt=f"request {n}",
+            max_tokens=2000,
+            stream=True,
+            extra_body={"ignore_eos": True},
+        )
+        next(iter(stream))  # admitted and running
+        streams.append(stream)
+    return streams
+
+
+def test_the_autoscaling_query_counts_real_running_requests(
+    stack: Stack, observed: list[dict[str, Any]]
+) -> None:
+    query = keda_query(observed, "llm-corral-llama-8b")
+    assert query.startswith("sum(vllm:num_requests_running{")
+    llama = [s for s in stack.engines if s.engine.group == "llama-8b"]
+    with prom.prometheus(targets(stack, observed)) as url:
+        assert prom.query(url, query) == [({}, 0.0)]
+        streams = long_streams(llama[0], 2) + long_streams(llama[1], 1)
+        try:
+            deadline = time.monotonic() + 30
+            while prom.query(url, query) != [({}, 3.0)] and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert prom.query(url, query) == [({}, 3.0)]
+            # The qwen-7b group's own query does not see llama-8b's load.
+            qwen = query.replace('corral_dev_group="llama-8b"', 'corral_dev_group="qwen-7b"')
+            assert prom.query(url, qwen) == [({}, 0.0)]
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+def test_the_backlog_alert_over_series_recorded_from_the_real_engines(
+    stack: Stack, observed: list[dict[str, Any]]
+) -> None:
+    """promtool over the label sets Prometheus stored from the real engines: quiet with their
+    recorded queue values, firing once those same series hold a backlog."""
+    (rules,) = [d for d in observed if d["kind"] == "PrometheusRule"]
+    with prom.prometheus(targets(stack, observed)) as url:
+        waiting = prom.query(url, 'vllm:num_requests_waiting{corral_dev_group="llama-8b"}')
+        up = prom.query(url, 'up{corral_dev_group="llama-8b"}')
+    assert len(waiting) == len(up) == 2
+    assert {labels["model_name"] for labels, _ in waiting} == {"llama-8b"}
+    recorded = {prom.selector(labels.pop("__name__"), labels): value for labels, value in waiting}
+    ups = {prom.selector(labels.pop("__name__"), labels): f"{v:g}x20" for labels, v in up}
+    quiet = {s: f"{v:g}x20" for s, v in recorded.items()}
+    backlog = {s: "30x20" for s in recorded}
+    alert = "ModelGroupQueueBacklog"
+    (rule,) = [r for g in rules["spec"]["groups"] for r in g["rules"] if r["alert"] == alert]
+    none = [{"eval_time": "15m", "alertname": alert, "exp_alerts": []}]
+    fired = [
+        {
+            "eval_time": "15m",
+            "alertname": alert,
+            "exp_alerts": [
+                {
+                    "exp_labels": {"severity": "warning", "corral_dev_group": "llama-8b"},
+                    "exp_annotations": {
+                        **rule["annotations"],
+                        "summary": "Model group llama-8b has a request backlog.",
+                    },
+                }
+            ],
+        }
+    ]
+    for series, cases in ((quiet, none), (backlog, fired)):
+        done = prom.promtool_test_rules(rules, {**series, **ups}, cases)
+        assert done.returncode == 0, done.stdout + done.stderr

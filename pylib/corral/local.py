@@ -16,6 +16,7 @@ Everything else (flags, served names, port, probes, the startup budget) is the r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -37,6 +38,8 @@ from corral.render import Manifests
 # The engine venv `make setup` builds in a checkout (README, "Engine tier").
 CHECKOUT_ENGINES = chart.CHART_DIR.parent / ".engine" / "venv" / "bin"
 POD_ONLY_ENV = ("HF_HOME",)  # folders the chart points into the pod's cache volume
+# Engines put IPC sockets in TMPDIR (vLLM: TMPDIR/<uuid4>), and a socket path has at most 107 bytes.
+MAX_TMPDIR = 107 - 1 - 36
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -196,7 +199,13 @@ def command(
                 env[name] = filled
                 replaced.append(f"env {name}={filled}: the CPU build's equivalent")
 
-    env |= {"TMPDIR": str(state_dir / "tmp"), "XDG_CACHE_HOME": str(state_dir / "cache")}
+    tmp = state_dir / "tmp"
+    if len(str(tmp)) > MAX_TMPDIR:
+        raise CorralError(
+            f"--state-dir: {state_dir} is too long for the engine's sockets in {tmp} "
+            f"({len(str(tmp))} characters; at most {MAX_TMPDIR}); use a shorter folder"
+        )
+    env |= {"TMPDIR": str(tmp), "XDG_CACHE_HOME": str(state_dir / "cache")}
     argv = [expand(a, env) for a in [*container.get("command", []), *args]]
     port = int(container["ports"][0]["containerPort"])
     names = _served_names(args, preset) or [labels["corral.dev/model"]]
@@ -232,7 +241,11 @@ def executable(engine: Engine, bin_dirs: list[Path]) -> list[str]:
         )
     if rest[:1] == ["-m"]:
         module = rest[1]
-        probe = [found, "-c", f"import importlib.util, sys; sys.exit(not importlib.util.find_spec({module!r}))"]
+        probe = [
+            found,
+            "-c",
+            f"import importlib.util, sys; sys.exit(not importlib.util.find_spec({module!r}))",
+        ]
         if subprocess.run(probe, check=False, capture_output=True).returncode:
             raise EngineNotInstalled(
                 f"modelGroups.{engine.group}.engine: {engine.engine} is not installed here "
@@ -267,10 +280,8 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
         except subprocess.TimeoutExpired:
             continue
         # The leader is gone; make sure no worker of its group is left.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         return
 
 

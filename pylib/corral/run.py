@@ -1,4 +1,4 @@
-"""`corral run`: one group's engine on this machine, started from the chart's render, until stopped."""
+"""`corral run`: one group's engine here, started from the chart's render, until stopped."""
 
 from __future__ import annotations
 
