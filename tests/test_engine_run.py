@@ -71,12 +71,12 @@ def read_until(proc: subprocess.Popen[str], prefix: str, timeout: float) -> list
     pytest.fail(f"no {prefix!r} line within {timeout} s: {lines}")
 
 
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
+def nothing_listens(host: str, port: int) -> bool:
+    """Whether a connection to host:port is refused."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
             return False
+    except ConnectionRefusedError:
         return True
 
 
@@ -104,7 +104,7 @@ def test_run_serves_the_rendered_command_and_stops_on_ctrl_c(
     assert proc.stdout is not None
     assert "stopping vllm" in proc.stdout.read()
     assert leftovers(state) == []
-    assert port_is_free(HOST, 8000)
+    assert nothing_listens(HOST, 8000)
 
 
 def test_sigterm_while_starting_stops_everything(run: tuple[subprocess.Popen[str], Path]) -> None:
@@ -124,7 +124,7 @@ def test_sigterm_while_starting_stops_everything(run: tuple[subprocess.Popen[str
     [
         (
             "single-sglang.yaml",
-            "corral: error: modelGroups.qwen-7b.engine: sglang needs NVIDIA GPUs; "
+            "corral: error: modelGroups.qwen-32b.engine: sglang needs NVIDIA GPUs; "
             'pip install "sglang[all]" on a machine with NVIDIA GPUs (SGLang has no CPU build here)',
         ),
         (
