@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -27,8 +28,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, render
 from corral.render import Manifests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the engine tier's kit
+from conftest import ROOT, render
 from engines import BIN, MODEL, Served, serve
 from loopback import free_port, gateway, gateway_args, processes, wait_for_models
 
