@@ -1,28 +1,27 @@
-"""The one place that runs Helm: pyhelm3 over the pinned binary, its errors turned into ours."""
+"""The one place that runs Helm, over the pinned binary, its errors turned into ours.
+
+`helm template` runs as a plain child process; releases go through pyhelm3, which only the
+verbs that talk to a cluster import (importing it takes about half a second).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
 import subprocess
 from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
-from pyhelm3 import Client
-from pyhelm3.command import Command
-from pyhelm3.errors import Error as PyhelmError
-
+from corral import _yaml
 from corral.chart import CHART_DIR
 from corral.errors import ToolError
 
+if TYPE_CHECKING:
+    from pyhelm3 import Client
+
 T = TypeVar("T")
-# pyhelm3 logs each failed command; we report the failure once, as an error, instead.
-logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
-logging.getLogger("pyhelm3").propagate = False
 PINNED = CHART_DIR.parent / ".tools" / "bin" / "helm"
 
 
@@ -35,6 +34,10 @@ def executable() -> str:
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
+    from pyhelm3.errors import Error as PyhelmError
+
     try:
         return asyncio.run(coroutine)
     except PyhelmError as err:
@@ -56,18 +59,27 @@ def template(
     namespace: str = "default",
     kube_version: str | None = None,
     chart: Path = CHART_DIR,
-) -> list[dict[str, Any]]:
-    """`helm template` with the values on stdin; the parsed manifests."""
-    argv: list[Any] = ["template", release, chart, "--namespace", namespace, "--values", "-"]
+) -> str:
+    """`helm template` with the values on stdin; Helm's output."""
+    argv = [executable(), "template", release, str(chart), "--namespace", namespace]
+    argv += ["--values", "-"]
     if kube_version:
         argv += ["--kube-version", kube_version]
-    command = Command(executable=executable())
-    out = _run(command.run(argv, yaml.safe_dump(dict(values)).encode()))
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+    done = subprocess.run(
+        argv, input=_yaml.dump(dict(values)), capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise ToolError(f"helm: {_first_error(done.stderr)}")
+    return done.stdout
 
 
 def client(kubeconfig: Path | None, context: str | None, timeout: str) -> Client:
     """A pyhelm3 client on the pinned Helm for a cluster."""
+    from pyhelm3 import Client
+
+    # pyhelm3 logs each failed command; we report the failure once, as an error, instead.
+    logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
+    logging.getLogger("pyhelm3").propagate = False
     return Client(
         executable=executable(), kubeconfig=kubeconfig, kubecontext=context, default_timeout=timeout
     )

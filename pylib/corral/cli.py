@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from corral import _helm, diff, size, variants
 from corral.check import check, check_files
@@ -17,7 +16,7 @@ from corral.compose import ModelGroup
 from corral.deploy import apply, remove
 from corral.errors import CorralError, ValuesError
 from corral.models import served_models
-from corral.render import render, validate
+from corral.render import parse, render, render_text, validate
 from corral.values import dump, load, merge
 
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -150,20 +149,20 @@ def render_command(
     strict: bool,
     output: str,
 ) -> None:
-    """Render VALUES with the chart (helm template) and print the manifests."""
+    """Render VALUES with the chart and print the manifests as `helm template` does."""
     merged = _merged(values)
     problems = check(merged, release)
     if problems:
         _refuse(problems)
-    manifests = render(merged, release=release, namespace=namespace, kube_version=kube_version)
+    text = render_text(merged, release=release, namespace=namespace, kube_version=kube_version)
     if strict:
-        problems = validate(manifests, kube_version or "1.37")
+        problems = validate(parse(text), kube_version or "1.37")
         if problems:
             _refuse(problems)
     if output == "json":
-        click.echo(json.dumps(manifests.docs))
+        click.echo(json.dumps(parse(text).docs))
     else:
-        click.echo(yaml.safe_dump_all(manifests.docs, sort_keys=False), nl=False)
+        click.echo(text, nl=False)
 
 
 @cli.command("diff")
