@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -52,6 +53,57 @@ def _first_error(stderr: str) -> str:
     return message or "failed with no message"
 
 
+class Rendering:
+    """`helm template` running in the background while the caller works.
+
+    The values go in on stdin and the output is spooled to files, so Helm never waits on a pipe.
+    Leaving the `with` block before result() stops Helm.
+    """
+
+    def __init__(self, argv: list[str], values: Mapping[str, Any]) -> None:
+        # Closed by __exit__: they outlive this call while Helm runs.
+        self._files = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(3)]  # noqa: SIM115
+        stdin, self._out, self._err = self._files
+        stdin.write(_yaml.dump(dict(values)))
+        stdin.seek(0)
+        self._process = subprocess.Popen(argv, stdin=stdin, stdout=self._out, stderr=self._err)
+
+    def __enter__(self) -> Rendering:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        for file in self._files:
+            file.close()
+
+    def result(self) -> str:
+        """Wait for Helm; its output, or ToolError with its error."""
+        code = self._process.wait()
+        self._out.seek(0)
+        self._err.seek(0)
+        if code:
+            raise ToolError(f"helm: {_first_error(self._err.read())}")
+        return self._out.read()
+
+
+def start_template(
+    values: Mapping[str, Any],
+    *,
+    release: str = "llm",
+    namespace: str = "default",
+    kube_version: str | None = None,
+    chart: Path = CHART_DIR,
+) -> Rendering:
+    """Start `helm template` of the chart with these values."""
+    argv = [executable(), "template", release, str(chart), "--namespace", namespace]
+    argv += ["--values", "-"]
+    if kube_version:
+        argv += ["--kube-version", kube_version]
+    return Rendering(argv, values)
+
+
 def template(
     values: Mapping[str, Any],
     *,
@@ -61,16 +113,10 @@ def template(
     chart: Path = CHART_DIR,
 ) -> str:
     """`helm template` with the values on stdin; Helm's output."""
-    argv = [executable(), "template", release, str(chart), "--namespace", namespace]
-    argv += ["--values", "-"]
-    if kube_version:
-        argv += ["--kube-version", kube_version]
-    done = subprocess.run(
-        argv, input=_yaml.dump(dict(values)), capture_output=True, text=True, check=False
-    )
-    if done.returncode:
-        raise ToolError(f"helm: {_first_error(done.stderr)}")
-    return done.stdout
+    with start_template(
+        values, release=release, namespace=namespace, kube_version=kube_version, chart=chart
+    ) as rendering:
+        return rendering.result()
 
 
 def client(kubeconfig: Path | None, context: str | None, timeout: str) -> Client:

@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from corral import chart, fit, flags, rules
 from corral.groups import enabled
 from corral.values import load, merge
@@ -48,6 +46,8 @@ def check(
 
 def schema_problems(values: Mapping[str, Any]) -> list[str]:
     """Schema violations as `<key.path>: <problem>` lines, sorted by path."""
+    import jsonschema  # here, not above: render and diff start Helm before this 0.1 s import
+
     validator = jsonschema.Draft202012Validator(chart.schema())
     lines = []
     for error in validator.iter_errors(values):

@@ -20,8 +20,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from corral import _yaml
 from corral.chart import CHART_DIR
 
@@ -72,6 +70,8 @@ def known(doc: dict[str, Any]) -> bool:
 def problems(doc: dict[str, Any]) -> list[str]:
     """Schema problems of one custom resource, each `<field.path>: <message>`."""
     schema = schemas()[(doc["apiVersion"], doc["kind"])]
+    import jsonschema  # here, not above: only `render --validate` checks custom resources
+
     validator = jsonschema.Draft7Validator(schema)
     found = sorted(
         f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"

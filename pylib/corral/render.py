@@ -44,6 +44,19 @@ def render_text(
     return _helm.template(values, release=release, namespace=namespace, kube_version=kube_version)
 
 
+def start_render(
+    values: Mapping[str, Any],
+    *,
+    release: str = "llm",
+    namespace: str = "default",
+    kube_version: str | None = None,
+) -> _helm.Rendering:
+    """render_text() in the background: use it in a `with` block and ask its result()."""
+    return _helm.start_template(
+        values, release=release, namespace=namespace, kube_version=kube_version
+    )
+
+
 def parse(text: str) -> Manifests:
     """The manifests of a render's text."""
     return Manifests([doc for doc in _yaml.load_all(text) if doc])
