@@ -34,11 +34,11 @@ It prints nothing. Each group has everything a template needs worked out:
   download    true when an init container fetches the hf:// model into the cache (model.dir)
   prefixCaching the preset's switch for settings.prefixCaching: args, env and config ({} if unset)
   engineConfig  content of the engine's options file ({} when the engine has none)
-Why a memo: almost every template needs every group, and include returns only text, so each
-template used to resolve each group again and read it back with fromYaml, which was most of the
-render time. Helm gives all of a chart's templates the same root context map during one render,
-so the first call keeps the list there and every later one reuses it (.Values stays untouched,
-so nothing that reads values sees it). Templates only read the groups, never change them.
+Why a memo: nearly every template needs every group and include returns only text, so each one
+resolved them all again and read them back with fromYaml: most of the render time. Helm hands
+all of a chart's templates one root context map per render, so the first call keeps the list
+there (the usual Helm memo; .Values is left alone, so nothing that reads values sees it) and the
+others reuse it. Templates only read the groups, never change them.
 Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
 */}}
 {{- define "corral.groups.all" -}}

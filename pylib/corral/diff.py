@@ -14,6 +14,10 @@ T = TypeVar("T")
 
 WORKLOADS = ("Deployment", "LeaderWorkerSet")
 GROUP_LABEL = "corral.dev/group"
+# Helm prints each manifest after a `---` line; in a manifest, its top-level `kind:` line and
+# the `metadata:` key with every line indented under it.
+DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
+HEAD = re.compile(r"^kind:.*\n|^metadata:.*\n(?:(?:[ \t#].*)?\n)*", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -145,12 +149,6 @@ def _impact(
 
 def _loaded(doc: T | None, load: Callable[[T], Any]) -> Any:
     return None if doc is None else load(doc)
-
-
-# Helm prints each manifest after a `---` line; in a manifest, its top-level `kind:` line and
-# the `metadata:` key with every line indented under it.
-DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
-HEAD = re.compile(r"^kind:.*\n|^metadata:.*\n(?:(?:[ \t#].*)?\n)*", re.MULTILINE)
 
 
 def _documents(text: str) -> list[str]:
