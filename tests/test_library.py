@@ -10,9 +10,9 @@ import pytest
 from conftest import ROOT
 from corral.check import check
 from corral.compose import ModelGroup, Stack, group_name
-from corral.diff import impact
+from corral.diff import impact, impact_of_texts
 from corral.errors import ToolError, ValuesError
-from corral.render import Manifests, render, validate
+from corral.render import Manifests, parse, render, render_text, validate
 from corral.values import load, merge, overlay
 from corral.variants import expand
 
@@ -144,9 +144,12 @@ def test_validate_checks_keda_trigger_metadata_against_the_scalers() -> None:
     ]
 
 
-def _impact(new: dict[str, object]) -> list[tuple[str, str, list[str]]]:
-    base = load(SINGLE)
-    result = impact(render(base), render(merge(base, new)))
+def _impact(new: dict[str, object], base_path: Path = SINGLE) -> list[tuple[str, str, list[str]]]:
+    """The impact of laying `new` over an example, which the text path must report alike."""
+    base = load(base_path)
+    old_text, new_text = render_text(base), render_text(merge(base, new))
+    result = impact(parse(old_text), parse(new_text))
+    assert impact_of_texts(old_text, new_text) == result
     return [(g.group, g.impact, g.details) for g in result.groups]
 
 
@@ -174,6 +177,28 @@ def test_impact_restart_scale_objects_unchanged() -> None:
     assert only_scale == [("llama-8b", "scale", ["replicas 1 -> 0"])]
     added = _impact({"modelGroups": {"extra": {"model": "hf://o/x"}}})
     assert ("extra", "added", []) in added
+
+
+def test_impact_of_texts_parses_only_what_differs() -> None:
+    multi = ROOT / "examples" / "multi-engine.yaml"
+    changes: dict[str, object] = {
+        "qwen-tiny": None,
+        "llama-8b": {"replicas": 3},
+        "mistral-7b": {"aliases": []},
+    }
+    assert _impact({"modelGroups": changes}, multi) == [
+        ("llama-70b", "unchanged", []),
+        ("llama-8b", "scale", ["replicas 2 -> 3"]),
+        ("mistral-7b", "unchanged", []),
+        ("qwen-32b", "unchanged", []),
+        ("qwen-tiny", "removed", []),
+    ]
+    base = load(multi)
+    gateway = render_text(merge(base, {"gateway": {"replicas": 2}}))
+    assert impact_of_texts(render_text(base), gateway).other == [
+        "Deployment/llm-corral-gateway",
+        "PodDisruptionBudget/llm-corral-gateway",
+    ]
 
 
 def test_variants_name_check_and_refuse_repeats() -> None:

@@ -3,7 +3,7 @@ corral.engine.args: the engine's arguments as a YAML list: model, bind address, 
 names, revision, parallelism and settings through the preset's flags, then fixedArgs, extraArgs.
 Single values are passed as --flag=value; a multi-name served-name flag takes separate words.
 In a LeaderWorkerSet the preset's multiNode leaderArgs or workerArgs follow.
-Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") | fromYamlArray }}
+Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") }} (nothing when there are none)
 */}}
 {{- define "corral.engine.args" -}}
 {{- $role := .role -}}
@@ -58,7 +58,7 @@ Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") | fromYamlArr
 {{- $args = concat $args (index ($p.multiNode | default dict) (printf "%sArgs" $role) | default list) -}}
 {{- end -}}
 {{- $args = concat $args ($v.extraArgs | default list) -}}
-{{- toYaml $args -}}
+{{- with $args }}{{ toYaml . }}{{ end -}}
 {{- end -}}
 {{- end -}}
 
@@ -66,7 +66,7 @@ Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") | fromYamlArr
 corral.engine.env: the engine container's env as a YAML list: cache location, offline mode,
 the Hugging Face token (secretKeyRef only), the engine's startup timeout, preset and
 prefix-caching env, CORRAL_* for custom engines, then the group's own env (which wins).
-Usage: {{ include "corral.engine.env" (dict "ctx" $ "group" $g) | fromYamlArray }}
+Usage: {{ include "corral.engine.env" (dict "ctx" $ "group" $g) }} (nothing when there is none)
 */}}
 {{- define "corral.engine.env" -}}
 {{- $g := .group -}}
@@ -92,7 +92,7 @@ Usage: {{ include "corral.engine.env" (dict "ctx" $ "group" $g) | fromYamlArray 
       (dict "name" "CORRAL_SERVED_NAME" "value" $g.servedName)
       (dict "name" "CORRAL_PORT" "value" (toString (int $p.port)))) -}}
 {{- end -}}
-{{- toYaml (concat $env ($v.env | default list)) -}}
+{{- with concat $env ($v.env | default list) }}{{ toYaml . }}{{ end -}}
 {{- end -}}
 
 {{/*

@@ -39,8 +39,8 @@ Usage: {{ include "corral.gateway.args" $ | fromYamlArray }}
       "--model-id-from=label:corral.dev/model"
       "--disable-tokenizer-autoload"
       (printf "--request-timeout-secs=%d" (int $gw.requestTimeoutSeconds)) -}}
-{{- range $name := include "corral.groups.names" . | splitList "\n" | compact -}}
-{{- $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fromYaml -}}
+{{- include "corral.groups.all" $ -}}
+{{- range $g := $.corralGroups -}}
 {{- range $g.values.aliases | default list -}}
 {{- $args = append $args (printf "--model-alias=%s=%s" . $g.servedName) -}}
 {{- end -}}

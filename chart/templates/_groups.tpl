@@ -21,7 +21,9 @@ Usage: {{ $profiles := include "corral.groups.profiles" $ | fromYaml }}
 {{- end -}}
 
 {{/*
-corral.groups.resolve: one model group with everything a template needs worked out:
+corral.groups.all: every enabled model group resolved, in name order, as the list $.corralGroups.
+It prints nothing. Each group has everything a template needs worked out:
+  name, fullname  the group's name and the name of its objects
   values      modelGroupDefaults with the group's own keys over it (maps merge, lists replace,
               an explicit false/0 wins: mergeOverwrite, never merge)
   preset      the engine preset with the group's image/command/port/paths over it ({} if unknown)
@@ -32,17 +34,30 @@ corral.groups.resolve: one model group with everything a template needs worked o
   download    true when an init container fetches the hf:// model into the cache (model.dir)
   prefixCaching the preset's switch for settings.prefixCaching: args, env and config ({} if unset)
   engineConfig  content of the engine's options file ({} when the engine has none)
-  fullname    the name of the group's objects
-Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fromYaml }}
+Why a memo: nearly every template needs every group and include returns only text, so each one
+resolved them all again and read them back with fromYaml: most of the render time. Helm hands
+all of a chart's templates one root context map per render, so the first call keeps the list
+there (the usual Helm memo; .Values is left alone, so nothing that reads values sees it) and the
+others reuse it. Templates only read the groups, never change them.
+Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
 */}}
-{{- define "corral.groups.resolve" -}}
-{{- $ctx := .ctx -}}
-{{- $raw := index $ctx.Values.modelGroups .name | default dict -}}
+{{- define "corral.groups.all" -}}
+{{- if not (hasKey . "corralGroups") -}}
+{{- $ctx := . -}}
+{{- $fullname := include "corral.names.fullname" $ctx -}}
+{{- $profiles := include "corral.groups.profiles" $ctx | fromYaml -}}
+{{- $presets := dict -}}
+{{- $groups := list -}}
+{{- range $name := include "corral.groups.names" $ctx | splitList "\n" | compact -}}
+{{- $raw := index $ctx.Values.modelGroups $name | default dict -}}
 {{- $v := mustMergeOverwrite (deepCopy $ctx.Values.modelGroupDefaults) (deepCopy $raw) -}}
+{{- $presetPath := printf "presets/engines/%s.yaml" (toString $v.engine) -}}
+{{- if not (hasKey $presets $presetPath) -}}
+{{- $_ := set $presets $presetPath ($ctx.Files.Get $presetPath | fromYaml) -}}
+{{- end -}}
 {{- $preset := dict -}}
-{{- $presetFile := $ctx.Files.Get (printf "presets/engines/%s.yaml" (toString $v.engine)) -}}
-{{- if and $v.engine $presetFile -}}
-{{- $preset = $presetFile | fromYaml -}}
+{{- if and $v.engine (index $presets $presetPath) -}}
+{{- $preset = deepCopy (index $presets $presetPath) -}}
 {{- $image := $v.image | default dict -}}
 {{- $_ := set $preset "image" (dict
       "repository" ($image.repository | default $preset.image.repository)
@@ -53,7 +68,6 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
 {{- with $v.healthPath }}{{ $_ := set $preset.health "path" . }}{{ end -}}
 {{- with $v.metricsPath }}{{ $_ := set $preset.metrics "path" . }}{{ end -}}
 {{- end -}}
-{{- $profiles := include "corral.groups.profiles" $ctx | fromYaml -}}
 {{- $profile := dict -}}
 {{- if and $v.gpus.type (hasKey $profiles $v.gpus.type) -}}
 {{- $profile = index $profiles $v.gpus.type -}}
@@ -83,14 +97,14 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
 {{- $engineConfig = mustMergeOverwrite $engineConfig (deepCopy ($prefixCaching.config | default dict)) -}}
 {{- $engineConfig = mustMergeOverwrite $engineConfig (deepCopy ($v.engineConfig | default dict)) -}}
 {{- end -}}
-{{- $servedName := $v.servedName | default .name -}}
+{{- $servedName := $v.servedName | default $name -}}
 {{- $servedNames := list $servedName -}}
 {{- if eq (toString $preset.servedNames) "multiple" -}}
 {{- $servedNames = concat $servedNames ($v.aliases | default list) -}}
 {{- end -}}
-{{- toYaml (dict
-      "name" .name
-      "fullname" (printf "%s-%s" (include "corral.names.fullname" $ctx) .name)
+{{- $groups = append $groups (dict
+      "name" $name
+      "fullname" (printf "%s-%s" $fullname $name)
       "values" $v
       "preset" $preset
       "profile" $profile
@@ -100,6 +114,9 @@ Usage: {{ $g := include "corral.groups.resolve" (dict "ctx" $ "name" $name) | fr
       "download" $download
       "prefixCaching" $prefixCaching
       "engineConfig" $engineConfig) -}}
+{{- end -}}
+{{- $_ := set $ctx "corralGroups" $groups -}}
+{{- end -}}
 {{- end -}}
 
 {{/*

@@ -94,9 +94,9 @@ spec:
       {{- else }}
       command:
         {{- toYaml (concat (ternary ($mn.leaderCommand | default list) list (eq $role "leader")) $p.command) | nindent 8 }}
-      {{- with include "corral.engine.args" (dict "group" $g "role" $role) | fromYamlArray }}
+      {{- with include "corral.engine.args" (dict "group" $g "role" $role) }}
       args:
-        {{- toYaml . | nindent 8 }}
+        {{- . | nindent 8 }}
       {{- end }}
       {{- end }}
       ports:
@@ -108,9 +108,9 @@ spec:
           containerPort: {{ int $mn.sshPort }}
           protocol: TCP
         {{- end }}
-      {{- with include "corral.engine.env" . | fromYamlArray }}
+      {{- with include "corral.engine.env" . }}
       env:
-        {{- toYaml . | nindent 8 }}
+        {{- . | nindent 8 }}
       {{- end }}
       {{- with $v.envFrom }}
       envFrom:
@@ -125,13 +125,13 @@ spec:
           sleep:
             seconds: {{ int $v.preStopSleepSeconds }}
       {{- end }}
-      {{- with include "corral.pod.resources" $g | fromYaml }}
+      {{- with include "corral.pod.resources" $g }}
       resources:
-        {{- toYaml . | nindent 8 }}
+        {{- . | nindent 8 }}
       {{- end }}
-      {{- with include "corral.pod.securityContext" (dict "group" $g "role" $role) | fromYaml }}
+      {{- with include "corral.pod.securityContext" (dict "group" $g "role" $role) }}
       securityContext:
-        {{- toYaml . | nindent 8 }}
+        {{- . | nindent 8 }}
       {{- end }}
       volumeMounts:
         {{- include "corral.pod.volumeMounts" $g | nindent 8 }}
@@ -193,19 +193,30 @@ Usage: {{ include "corral.pod.probes" $g }}
 {{- $pr := .values.probes -}}
 {{- $period := int $pr.periodSeconds -}}
 {{- $timeout := int ($pr.timeoutSeconds | default .preset.health.timeoutSeconds) -}}
-{{- $get := dict "httpGet" (dict "path" .preset.health.path "port" "http") -}}
-{{- $common := dict "periodSeconds" $period "timeoutSeconds" $timeout -}}
+{{- $get := toYaml (dict "path" .preset.health.path "port" "http") | nindent 4 -}}
 startupProbe:
-  {{- toYaml (merge (dict "failureThreshold" (div (add (int $pr.startupTimeoutSeconds) (sub $period 1)) $period)) $get $common) | nindent 2 }}
+  failureThreshold: {{ div (add (int $pr.startupTimeoutSeconds) (sub $period 1)) $period }}
+  httpGet:
+    {{- $get }}
+  periodSeconds: {{ $period }}
+  timeoutSeconds: {{ $timeout }}
 readinessProbe:
-  {{- toYaml (merge (dict "failureThreshold" (int $pr.readinessFailureThreshold)) $get $common) | nindent 2 }}
+  failureThreshold: {{ int $pr.readinessFailureThreshold }}
+  httpGet:
+    {{- $get }}
+  periodSeconds: {{ $period }}
+  timeoutSeconds: {{ $timeout }}
 livenessProbe:
-  {{- toYaml (merge (dict "failureThreshold" (int $pr.livenessFailureThreshold)) $get $common) | nindent 2 }}
+  failureThreshold: {{ int $pr.livenessFailureThreshold }}
+  httpGet:
+    {{- $get }}
+  periodSeconds: {{ $period }}
+  timeoutSeconds: {{ $timeout }}
 {{- end -}}
 
 {{/*
 corral.pod.resources: the group's resources with the GPU limit from gpus.count and its profile.
-Usage: {{ include "corral.pod.resources" $g | fromYaml }}
+Usage: {{ include "corral.pod.resources" $g }} (nothing when there are none)
 */}}
 {{- define "corral.pod.resources" -}}
 {{- $res := deepCopy (.values.resources | default dict) -}}
@@ -220,13 +231,13 @@ Usage: {{ include "corral.pod.resources" $g | fromYaml }}
 {{- $_ := set $limits $rdma.resourceName (int $rdma.count) -}}
 {{- end -}}
 {{- with $limits }}{{ $_ := set $res "limits" . }}{{ end -}}
-{{- toYaml $res -}}
+{{- with $res }}{{ toYaml . }}{{ end -}}
 {{- end -}}
 
 {{/*
 corral.pod.securityContext: the group's container security context; multi-node pods with RDMA
 add IPC_LOCK (for registered memory), and run privileged only when multiNode.privileged says so.
-Usage: {{ include "corral.pod.securityContext" (dict "group" $g "role" $role) | fromYaml }}
+Usage: {{ include "corral.pod.securityContext" (dict "group" $g "role" $role) }} (nothing when empty)
 */}}
 {{- define "corral.pod.securityContext" -}}
 {{- $v := .group.values -}}
@@ -242,7 +253,7 @@ Usage: {{ include "corral.pod.securityContext" (dict "group" $g "role" $role) | 
 {{- $_ := set $sc "allowPrivilegeEscalation" true -}}
 {{- end -}}
 {{- end -}}
-{{- toYaml $sc -}}
+{{- with $sc }}{{ toYaml . }}{{ end -}}
 {{- end -}}
 
 {{/*

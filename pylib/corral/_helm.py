@@ -1,28 +1,28 @@
-"""The one place that runs Helm: pyhelm3 over the pinned binary, its errors turned into ours."""
+"""The one place that runs Helm, over the pinned binary, its errors turned into ours.
+
+`helm template` runs as a plain child process; releases go through pyhelm3, which only the
+verbs that talk to a cluster import (importing it takes about half a second).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
-from pyhelm3 import Client
-from pyhelm3.command import Command
-from pyhelm3.errors import Error as PyhelmError
-
+from corral import _yaml
 from corral.chart import CHART_DIR
 from corral.errors import ToolError
 
+if TYPE_CHECKING:
+    from pyhelm3 import Client
+
 T = TypeVar("T")
-# pyhelm3 logs each failed command; we report the failure once, as an error, instead.
-logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
-logging.getLogger("pyhelm3").propagate = False
 PINNED = CHART_DIR.parent / ".tools" / "bin" / "helm"
 
 
@@ -35,6 +35,10 @@ def executable() -> str:
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
+    from pyhelm3.errors import Error as PyhelmError
+
     try:
         return asyncio.run(coroutine)
     except PyhelmError as err:
@@ -49,6 +53,57 @@ def _first_error(stderr: str) -> str:
     return message or "failed with no message"
 
 
+class Rendering:
+    """`helm template` running in the background while the caller works.
+
+    The values go in on stdin and the output is spooled to files, so Helm never waits on a pipe.
+    Leaving the `with` block before result() stops Helm.
+    """
+
+    def __init__(self, argv: list[str], values: Mapping[str, Any]) -> None:
+        # Closed by __exit__: they outlive this call while Helm runs.
+        self._files = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(3)]  # noqa: SIM115
+        stdin, self._out, self._err = self._files
+        stdin.write(_yaml.dump(dict(values)))
+        stdin.seek(0)
+        self._process = subprocess.Popen(argv, stdin=stdin, stdout=self._out, stderr=self._err)
+
+    def __enter__(self) -> Rendering:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        for file in self._files:
+            file.close()
+
+    def result(self) -> str:
+        """Wait for Helm; its output, or ToolError with its error."""
+        code = self._process.wait()
+        self._out.seek(0)
+        self._err.seek(0)
+        if code:
+            raise ToolError(f"helm: {_first_error(self._err.read())}")
+        return self._out.read()
+
+
+def start_template(
+    values: Mapping[str, Any],
+    *,
+    release: str = "llm",
+    namespace: str = "default",
+    kube_version: str | None = None,
+    chart: Path = CHART_DIR,
+) -> Rendering:
+    """Start `helm template` of the chart with these values."""
+    argv = [executable(), "template", release, str(chart), "--namespace", namespace]
+    argv += ["--values", "-"]
+    if kube_version:
+        argv += ["--kube-version", kube_version]
+    return Rendering(argv, values)
+
+
 def template(
     values: Mapping[str, Any],
     *,
@@ -56,18 +111,21 @@ def template(
     namespace: str = "default",
     kube_version: str | None = None,
     chart: Path = CHART_DIR,
-) -> list[dict[str, Any]]:
-    """`helm template` with the values on stdin; the parsed manifests."""
-    argv: list[Any] = ["template", release, chart, "--namespace", namespace, "--values", "-"]
-    if kube_version:
-        argv += ["--kube-version", kube_version]
-    command = Command(executable=executable())
-    out = _run(command.run(argv, yaml.safe_dump(dict(values)).encode()))
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+) -> str:
+    """`helm template` with the values on stdin; Helm's output."""
+    with start_template(
+        values, release=release, namespace=namespace, kube_version=kube_version, chart=chart
+    ) as rendering:
+        return rendering.result()
 
 
 def client(kubeconfig: Path | None, context: str | None, timeout: str) -> Client:
     """A pyhelm3 client on the pinned Helm for a cluster."""
+    from pyhelm3 import Client
+
+    # pyhelm3 logs each failed command; we report the failure once, as an error, instead.
+    logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
+    logging.getLogger("pyhelm3").propagate = False
     return Client(
         executable=executable(), kubeconfig=kubeconfig, kubecontext=context, default_timeout=timeout
     )

@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from corral import _yaml
 
 CHART_DIR = Path(__file__).resolve().parent.parent.parent / "chart"
 
@@ -22,7 +22,7 @@ def schema() -> dict[str, Any]:
 @cache
 def defaults() -> dict[str, Any]:
     """chart/values.yaml."""
-    data: dict[str, Any] = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    data: dict[str, Any] = _yaml.load((CHART_DIR / "values.yaml").read_text())
     return data
 
 
@@ -30,7 +30,7 @@ def defaults() -> dict[str, Any]:
 def engine_presets() -> dict[str, dict[str, Any]]:
     """Every engine preset by engine name (chart/presets/engines/*.yaml)."""
     return {
-        path.stem: yaml.safe_load(path.read_text())
+        path.stem: _yaml.load(path.read_text())
         for path in sorted((CHART_DIR / "presets" / "engines").glob("*.yaml"))
     }
 
@@ -38,7 +38,5 @@ def engine_presets() -> dict[str, dict[str, Any]]:
 @cache
 def gpu_profiles() -> dict[str, dict[str, Any]]:
     """The chart's GPU profiles (chart/presets/gpus.yaml)."""
-    data: dict[str, dict[str, Any]] = yaml.safe_load(
-        (CHART_DIR / "presets" / "gpus.yaml").read_text()
-    )
+    data: dict[str, dict[str, Any]] = _yaml.load((CHART_DIR / "presets" / "gpus.yaml").read_text())
     return data

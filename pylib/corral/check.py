@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from corral import chart, fit, flags, rules
+from corral.groups import enabled
 from corral.values import load, merge
 
 
@@ -37,12 +36,18 @@ def check(
     check; groups without one are looked up in the local Hugging Face cache, else not sized.
     """
     full = coalesce(values)
-    found = schema_problems(full) or rules.problems(full, release)
-    return found or flags.problems(full) + fit.problems(full, configs or {})
+    found = schema_problems(full)
+    if found:
+        return found
+    groups = enabled(full)
+    found = rules.problems(full, groups, release)
+    return found or flags.problems(groups) + fit.problems(groups, configs or {})
 
 
 def schema_problems(values: Mapping[str, Any]) -> list[str]:
     """Schema violations as `<key.path>: <problem>` lines, sorted by path."""
+    import jsonschema  # here, not above: render and diff start Helm before this 0.1 s import
+
     validator = jsonschema.Draft202012Validator(chart.schema())
     lines = []
     for error in validator.iter_errors(values):

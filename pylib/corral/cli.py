@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from corral import _helm, diff, run, size, variants
 from corral.check import check, check_files
@@ -17,7 +17,7 @@ from corral.compose import ModelGroup
 from corral.deploy import apply, remove
 from corral.errors import CorralError, ValuesError
 from corral.models import served_models
-from corral.render import render, validate
+from corral.render import parse, start_render, validate
 from corral.values import dump, load, merge
 
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -150,20 +150,23 @@ def render_command(
     strict: bool,
     output: str,
 ) -> None:
-    """Render VALUES with the chart (helm template) and print the manifests."""
+    """Render VALUES with the chart and print the manifests as `helm template` does."""
     merged = _merged(values)
-    problems = check(merged, release)
-    if problems:
-        _refuse(problems)
-    manifests = render(merged, release=release, namespace=namespace, kube_version=kube_version)
+    with start_render(
+        merged, release=release, namespace=namespace, kube_version=kube_version
+    ) as rendering:
+        problems = check(merged, release)
+        if problems:
+            _refuse(problems)
+        text = rendering.result()
     if strict:
-        problems = validate(manifests, kube_version or "1.37")
+        problems = validate(parse(text), kube_version or "1.37")
         if problems:
             _refuse(problems)
     if output == "json":
-        click.echo(json.dumps(manifests.docs))
+        click.echo(json.dumps(parse(text).docs))
     else:
-        click.echo(yaml.safe_dump_all(manifests.docs, sort_keys=False), nl=False)
+        click.echo(text, nl=False)
 
 
 @cli.command("diff")
@@ -173,14 +176,16 @@ def render_command(
 @OUTPUT
 def diff_command(old: Path, new: Path, release: str, output: str) -> None:
     """Preview an upgrade from OLD to NEW values: which groups restart, scale or stay."""
-    renders = []
-    for path in (old, new):
-        values = load(path)
-        problems = check(values, release)
-        if problems:
-            _refuse([f"{path}: {line}" for line in problems])
-        renders.append(render(values, release=release))
-    result = diff.impact(renders[0], renders[1])
+    with ExitStack() as running:
+        renderings = []
+        for path in (old, new):
+            values = load(path)
+            renderings.append(running.enter_context(start_render(values, release=release)))
+            problems = check(values, release)
+            if problems:
+                _refuse([f"{path}: {line}" for line in problems])
+        texts = [rendering.result() for rendering in renderings]
+    result = diff.impact_of_texts(*texts)
     if output == "json":
         click.echo(json.dumps(dataclasses.asdict(result)))
         return

@@ -20,9 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
+from corral import _yaml
 from corral.chart import CHART_DIR
 
 CRD_DIR = CHART_DIR.parent / ".tools" / "crds"
@@ -53,7 +51,7 @@ def schemas(crd_dir: Path = CRD_DIR) -> dict[tuple[str, str], dict[str, Any]]:
     """JSON Schemas by (apiVersion, kind) for every served version of every CRD file."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for path in sorted(crd_dir.glob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
+        for crd in _yaml.load_all(path.read_text()):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
@@ -72,6 +70,8 @@ def known(doc: dict[str, Any]) -> bool:
 def problems(doc: dict[str, Any]) -> list[str]:
     """Schema problems of one custom resource, each `<field.path>: <message>`."""
     schema = schemas()[(doc["apiVersion"], doc["kind"])]
+    import jsonschema  # here, not above: only `render --validate` checks custom resources
+
     validator = jsonschema.Draft7Validator(schema)
     found = sorted(
         f"{'.'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"

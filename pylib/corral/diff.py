@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from corral import _yaml
 from corral.render import Manifests
+
+T = TypeVar("T")
 
 WORKLOADS = ("Deployment", "LeaderWorkerSet")
 GROUP_LABEL = "corral.dev/group"
+# Helm prints each manifest after a `---` line; in a manifest, its top-level `kind:` line and
+# the `metadata:` key with every line indented under it.
+DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
+HEAD = re.compile(r"^kind:.*\n|^metadata:.*\n(?:(?:[ \t#].*)?\n)*", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -32,11 +41,15 @@ def _key(doc: dict[str, Any]) -> str:
     return f"{doc['kind']}/{doc['metadata']['name']}"
 
 
+def _group(doc: dict[str, Any]) -> str:
+    group: str = doc["metadata"].get("labels", {}).get(GROUP_LABEL, "")
+    return group
+
+
 def _by_group(manifests: Manifests) -> dict[str, dict[str, dict[str, Any]]]:
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for doc in manifests:
-        group = doc["metadata"].get("labels", {}).get(GROUP_LABEL, "")
-        groups.setdefault(group, {})[_key(doc)] = doc
+        groups.setdefault(_group(doc), {})[_key(doc)] = doc
     return groups
 
 
@@ -98,13 +111,66 @@ def _group_change(group: str, old: dict[str, Any], new: dict[str, Any]) -> Group
 
 def impact(old: Manifests, new: Manifests) -> Impact:
     """Compare two renders of the chart group by group."""
-    before, after = _by_group(old), _by_group(new)
-    groups = [
-        _group_change(g, before.get(g, {}), after.get(g, {}))
-        for g in sorted((set(before) | set(after)) - {""})
-    ]
+    return _impact(_by_group(old), _by_group(new), lambda doc: doc)
+
+
+def impact_of_texts(old: str, new: str) -> Impact:
+    """impact() of two renders as Helm prints them, parsing whole only the documents that differ.
+
+    Each document is placed by its kind and metadata, read alone, once for both renders; equal
+    texts are equal manifests.
+    """
+    before, after = _documents(old), _documents(new)
+    heads = _heads(before + after)
+    return _impact(_place(before, heads), _place(after, heads), _yaml.load)
+
+
+def _impact(
+    before: dict[str, dict[str, T]], after: dict[str, dict[str, T]], load: Callable[[T], Any]
+) -> Impact:
+    groups = []
+    for group in sorted((set(before) | set(after)) - {""}):
+        old, new = before.get(group, {}), after.get(group, {})
+        if old == new:
+            groups.append(GroupChange(group, "unchanged"))
+            continue
+        parsed_old = {key: load(doc) for key, doc in old.items()}
+        parsed_new = {key: load(doc) for key, doc in new.items()}
+        groups.append(_group_change(group, parsed_old, parsed_new))
     loose_old, loose_new = before.get("", {}), after.get("", {})
     other = [
-        k for k in sorted(set(loose_old) | set(loose_new)) if loose_old.get(k) != loose_new.get(k)
+        key
+        for key in sorted(set(loose_old) | set(loose_new))
+        if loose_old.get(key) != loose_new.get(key)
+        and _loaded(loose_old.get(key), load) != _loaded(loose_new.get(key), load)
     ]
     return Impact(groups, other)
+
+
+def _loaded(doc: T | None, load: Callable[[T], Any]) -> Any:
+    return None if doc is None else load(doc)
+
+
+def _documents(text: str) -> list[str]:
+    return [doc if doc.endswith("\n") else f"{doc}\n" for doc in DOCUMENT.split(text)]
+
+
+def _heads(docs: list[str]) -> dict[str, Any]:
+    """Each document's kind and metadata, parsed in one pass over the distinct heads."""
+    heads = {doc: "".join(HEAD.findall(doc)) for doc in docs}
+    unique = list(dict.fromkeys(heads.values()))
+    parsed = dict(zip(unique, _yaml.load_all("".join(f"---\n{h}" for h in unique)), strict=True))
+    return {doc: parsed[head] for doc, head in heads.items()}
+
+
+def _place(docs: list[str], heads: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each document's text under its group and key, as _by_group places parsed ones."""
+    groups: dict[str, dict[str, str]] = {}
+    for doc in docs:
+        head = heads[doc]
+        if not head or "kind" not in head or "metadata" not in head:
+            head = _yaml.load(doc)
+            if not head:
+                continue
+        groups.setdefault(_group(head), {})[_key(head)] = doc
+    return groups

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 from corral import size
-from corral.groups import Group, enabled
+from corral.groups import Group
 
 
 def hf_cache_dirs() -> list[Path]:
@@ -22,13 +21,13 @@ def hf_cache_dirs() -> list[Path]:
     return dirs
 
 
-def local_config(group: Group) -> Path | None:
-    """The group's config.json in a local HF cache, at its revision when pinned."""
+def local_config(group: Group, caches: Iterable[Path]) -> Path | None:
+    """The group's config.json in one of the HF caches, at its revision when pinned."""
     model = str(group.values.get("model", ""))
     if not model.startswith("hf://"):
         return None
     repo = model.removeprefix("hf://").replace("/", "--")
-    for cache in hf_cache_dirs():
+    for cache in caches:
         entry = cache / f"models--{repo}"
         revision = group.values.get("revision")
         pinned = entry / "snapshots" / str(revision) / "config.json" if revision else None
@@ -39,11 +38,12 @@ def local_config(group: Group) -> Path | None:
     return None
 
 
-def problems(values: Mapping[str, Any], configs: Mapping[str, Path]) -> list[str]:
+def problems(groups: Iterable[Group], configs: Mapping[str, Path]) -> list[str]:
     """One line per group whose model (from `configs` or the local cache) cannot fit its GPUs."""
     found = []
-    for group in enabled(values):
-        path = configs.get(group.name) or local_config(group)
+    caches = [cache for cache in hf_cache_dirs() if cache.is_dir()]
+    for group in groups:
+        path = configs.get(group.name) or local_config(group, caches)
         gpus = group.values["gpus"]
         profile = group.profiles.get(gpus.get("type") or "")
         if path is None or not profile or not profile.get("memoryMiB") or not gpus["count"]:

@@ -8,14 +8,13 @@ values key is refused with that key, so a setting lives in one place.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from corral.groups import Group, enabled
+from corral import _yaml
+from corral.groups import Group
 from corral.rules import SETTINGS
 
 CATALOG_DIR = Path(__file__).resolve().parent / "catalogs"
@@ -35,7 +34,7 @@ ABBREVIATING = {"sglang"}
 @cache
 def catalog(name: str) -> dict[str, Any]:
     """A catalog by file stem, e.g. vllm-0.33.0."""
-    data: dict[str, Any] = yaml.safe_load((CATALOG_DIR / f"{name}.yaml").read_text())
+    data: dict[str, Any] = _yaml.load((CATALOG_DIR / f"{name}.yaml").read_text())
     return data
 
 
@@ -74,12 +73,13 @@ def group_problems(group: Group) -> Iterator[str]:
     """One line per extraArgs entry that the engine does not know or the chart already sets."""
     preset = group.preset or {}
     name = preset.get("catalog")
-    if not name:
+    extra = group.values.get("extraArgs") or []
+    if not name or not extra:
         return
     known = known_flags(name)
     chart = _chart_flags(group)
     version = catalog(name)["version"]
-    for index, arg in enumerate(group.values.get("extraArgs") or []):
+    for index, arg in enumerate(extra):
         if not str(arg).startswith("-") or str(arg).startswith("$("):
             continue
         written = flag = str(arg).split("=", 1)[0]
@@ -96,6 +96,6 @@ def group_problems(group: Group) -> Iterator[str]:
             yield f'{where}: unknown {preset["engine"]} {version} flag "{flag}"; {hint}'
 
 
-def problems(values: dict[str, Any]) -> list[str]:
-    """Flag problems of every enabled group."""
-    return [line for group in enabled(values) for line in group_problems(group)]
+def problems(groups: Iterable[Group]) -> list[str]:
+    """Flag problems of the enabled groups."""
+    return [line for group in groups for line in group_problems(group)]

@@ -6,9 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import kubernetes_validate
-
-from corral import _helm, crds
+from corral import _helm, _yaml, crds
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,35 @@ class Manifests:
         raise KeyError(f"{kind}/{name}")
 
 
+def render_text(
+    values: Mapping[str, Any],
+    *,
+    release: str = "llm",
+    namespace: str = "default",
+    kube_version: str | None = None,
+) -> str:
+    """`helm template` the chart with these values: Helm's output, as `helm template` prints it."""
+    return _helm.template(values, release=release, namespace=namespace, kube_version=kube_version)
+
+
+def start_render(
+    values: Mapping[str, Any],
+    *,
+    release: str = "llm",
+    namespace: str = "default",
+    kube_version: str | None = None,
+) -> _helm.Rendering:
+    """render_text() in the background: use it in a `with` block and ask its result()."""
+    return _helm.start_template(
+        values, release=release, namespace=namespace, kube_version=kube_version
+    )
+
+
+def parse(text: str) -> Manifests:
+    """The manifests of a render's text."""
+    return Manifests([doc for doc in _yaml.load_all(text) if doc])
+
+
 def render(
     values: Mapping[str, Any],
     *,
@@ -43,8 +70,8 @@ def render(
     kube_version: str | None = None,
 ) -> Manifests:
     """`helm template` the chart with these values (the chart stays the only template logic)."""
-    return Manifests(
-        _helm.template(values, release=release, namespace=namespace, kube_version=kube_version)
+    return parse(
+        render_text(values, release=release, namespace=namespace, kube_version=kube_version)
     )
 
 
@@ -53,6 +80,8 @@ def validate(manifests: Manifests, kube_version: str) -> list[str]:
 
     Built-in kinds are checked with that version's schemas; custom resources with their CRDs.
     """
+    import kubernetes_validate
+
     version = kube_version if kube_version.count(".") == 2 else f"{kube_version}.0"
     problems = []
     for doc in manifests:

@@ -6,11 +6,11 @@ tests/test_parity.py feeds every case to both and asserts they agree.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from corral import chart
-from corral.groups import Group, enabled
+from corral.groups import Group
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 SETTINGS = ("maxContextLength", "gpuMemoryFraction", "dtype", "quantization", "trustRemoteCode")
@@ -24,8 +24,8 @@ def fullname(values: Mapping[str, Any], release: str) -> str:
     return release[:63].rstrip("-") if name in release else f"{release}-{name}"[:63].rstrip("-")
 
 
-def problems(values: Mapping[str, Any], release: str = "llm") -> list[str]:
-    """Every rule violation of a full values map, one line each, in the chart's order."""
+def problems(values: Mapping[str, Any], groups: Iterable[Group], release: str = "llm") -> list[str]:
+    """Every rule violation of a full values map and its enabled groups, in the chart's order."""
     found: list[str] = []
     token = values["huggingface"]["token"]
     if token.get("existingSecret") and token.get("value"):
@@ -45,7 +45,7 @@ def problems(values: Mapping[str, Any], release: str = "llm") -> list[str]:
             )
         tenants.add(tenant["name"])
     served: dict[str, str] = {}
-    for group in enabled(values):
+    for group in groups:
         found.extend(_group_problems(group, values, release, served))
     return found
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from corral import _yaml
 from corral.errors import ValuesError
 
 
 def load(path: Path) -> dict[str, Any]:
     """Read one values file; an empty file is an empty map."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _yaml.load(path.read_text())
     except OSError as err:
         raise ValuesError(f"{path}: cannot read: {err.strerror}") from None
     except yaml.YAMLError as err:
@@ -49,22 +49,33 @@ def overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     Maps merge, everything else in `top` replaces, an explicit false or 0 wins, and a null stays
     as null (unset).
     """
-    result = copy.deepcopy(dict(base))
+    result = {key: None if key in top else _copy(value) for key, value in base.items()}
     for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = overlay(result[key], value)
+        below = base.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            result[key] = overlay(below, value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = _copy(value)
     return result
 
 
 def _merge_two(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    result = copy.deepcopy(dict(base))
+    result = {key: None if key in top else _copy(value) for key, value in base.items()}
     for key, value in top.items():
+        below = base.get(key)
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
-            result[key] = _merge_two(result[key], value)
+        elif isinstance(value, Mapping) and isinstance(below, Mapping):
+            result[key] = _merge_two(below, value)
         else:
-            result[key] = copy.deepcopy(value)
+            result[key] = _copy(value)
     return result
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of parsed YAML: maps and lists are copied, scalars shared."""
+    if isinstance(value, Mapping):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value

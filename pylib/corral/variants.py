@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from corral import _yaml
 from corral.check import check
 from corral.errors import ValuesError
 from corral.values import merge
@@ -28,7 +29,7 @@ class Variant:
 def load_overrides(path: Path) -> list[dict[str, Any]]:
     """Every document of an overrides file (each a map; empty documents skipped)."""
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        docs = [d for d in _yaml.load_all(path.read_text()) if d is not None]
     except (OSError, yaml.YAMLError) as err:
         raise ValuesError(f"{path}: cannot read overrides: {err}".splitlines()[0]) from None
     for index, doc in enumerate(docs):
