@@ -47,8 +47,13 @@ def apply(
     wait: bool,
     timeout: str,
     report: Callable[[str], None],
+    chart: str | None = None,
+    chart_version: str | None = None,
 ) -> str:
-    """Install or upgrade; with wait, report pod progress every few seconds until Helm returns."""
+    """Install or upgrade; with wait, report pod progress every few seconds until Helm returns.
+
+    `chart` is a chart directory, archive or `oci://` reference (default: corral's own chart).
+    """
     helm = _helm.client(kubeconfig, context, timeout)
     done = threading.Event()
 
@@ -63,7 +68,15 @@ def apply(
     if wait:
         watcher.start()
     try:
-        return _helm.install_or_upgrade(helm, release, values, namespace, wait=wait)
+        return _helm.install_or_upgrade(
+            helm,
+            release,
+            values,
+            namespace,
+            wait=wait,
+            chart_ref=chart,
+            version=chart_version,
+        )
     finally:
         done.set()
 
