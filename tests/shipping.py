@@ -7,6 +7,7 @@ Each is made once per session, on first use, and the registry is stopped even wh
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -65,6 +66,22 @@ def make(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> str
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def checkout_copy(folder: Path) -> Path:
+    """The checkout's tracked files (as they are now), with its .tools and .venv linked in."""
+    copy = folder / "corral"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for name in filter(None, tracked.split("\0")):
+        source = ROOT / name
+        if source.is_file() and not source.is_symlink():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    for link in (".tools", ".venv"):
+        (copy / link).symlink_to((ROOT / link).resolve())
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,9 @@ OUTPUT = click.option(
 )
 RELEASE = click.option("--release", default="llm", show_default=True, help="Release name.")
 NAMESPACE = click.option("--namespace", "-n", default="default", show_default=True)
+CLUSTER_NAMESPACE = click.option(
+    "--namespace", "-n", help="Release namespace (default: the kubeconfig context's, else default)."
+)
 
 
 def _merged(paths: tuple[Path, ...]) -> dict[str, Any]:
@@ -390,7 +393,7 @@ def _apply_command(name: str, summary: str) -> None:
     @cli.command(name, help=summary)
     @click.argument("release")
     @VALUES
-    @NAMESPACE
+    @CLUSTER_NAMESPACE
     @_kube
     @click.option("--wait", is_flag=True, help="Wait for every pod to be ready, showing progress.")
     @click.option("--timeout", default="30m", show_default=True)
@@ -409,7 +412,7 @@ _apply_command("upgrade", "Upgrade (or install) RELEASE with VALUES.")
 
 @cli.command("uninstall")
 @click.argument("release")
-@NAMESPACE
+@CLUSTER_NAMESPACE
 @_kube
 @click.option("--wait", is_flag=True, help="Wait until the release's objects are gone.")
 def uninstall_command(release: str, **kw: Any) -> None:
