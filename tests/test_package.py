@@ -111,6 +111,15 @@ def test_the_installed_wheel_works_outside_the_checkout(venv: Path, tmp_path: Pa
     scaled["modelGroups"]["llama-8b"].update(replicas=3, cache={"type": "emptyDir"})
     (tmp_path / "scaled.yaml").write_text(yaml.safe_dump(scaled))
     assert run("diff", "stack.yaml", "scaled.yaml").startswith("llama-8b: restart")
+    # Built-in kinds validate anywhere; custom resources need a checkout's CRDs, and say so.
+    assert run("render", "stack.yaml", "--validate", "--kube-version", "1.30")
+    shutil.copy(ROOT / "examples" / "autoscaling.yaml", tmp_path)
+    done = outside(venv, tmp_path, "render", "autoscaling.yaml", "--validate", path=path)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "corral: error: --validate: no schema for monitoring.coreos.com/v1 PodMonitor; custom "
+        "resources are checked against the CRDs `make setup` puts in a checkout's .tools/crds\n",
+    )
 
 
 def test_without_helm_each_command_that_needs_it_says_so_in_one_line(

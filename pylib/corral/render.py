@@ -9,6 +9,7 @@ from typing import Any
 import kubernetes_validate
 
 from corral import _helm, crds
+from corral.errors import ToolError
 
 
 @dataclass(frozen=True)
@@ -64,4 +65,9 @@ def validate(manifests: Manifests, kube_version: str) -> list[str]:
             kubernetes_validate.validate(doc, version.removeprefix("v"), strict=True)
         except kubernetes_validate.ValidationError as err:
             problems.append(f"{doc['kind']}/{doc['metadata']['name']}: {err.message}")
+        except kubernetes_validate.SchemaNotFoundError:
+            raise ToolError(
+                f"--validate: no schema for {doc['apiVersion']} {doc['kind']}; custom resources "
+                "are checked against the CRDs `make setup` puts in a checkout's .tools/crds"
+            ) from None
     return problems
