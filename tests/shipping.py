@@ -101,7 +101,13 @@ def venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     constraints.write_text(subprocess.run(freeze, capture_output=True, text=True).stdout)
     venv = home / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check"]
+    pip = [
+        str(venv / "bin" / "pip"),
+        "install",
+        "--quiet",
+        "--no-compile",
+        "--disable-pip-version-check",
+    ]
     subprocess.run(
         [*pip, "-c", str(constraints), str(dist.wheel)], check=True, timeout=900, cwd=home
     )
