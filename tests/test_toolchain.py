@@ -49,7 +49,7 @@ def test_unittest_plugin_is_installed(name: str) -> None:
     ("tool", "pin", "prints"),
     [
         ("helm-docs", "HELM_DOCS_VERSION", "helm-docs version {}"),
-        ("registry", "DISTRIBUTION_VERSION", "github.com/distribution/distribution/v3 {}"),
+        ("registry", "DISTRIBUTION_VERSION", "{tool} github.com/distribution/distribution/v3 {}"),
     ],
 )
 def test_go_tools_report_their_pinned_version(tool: str, pin: str, prints: str) -> None:
