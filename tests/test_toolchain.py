@@ -53,10 +53,6 @@ def test_unittest_plugin_is_installed(name: str) -> None:
     ],
 )
 def test_go_tools_report_their_pinned_version(tool: str, pin: str, prints: str) -> None:
-    done = subprocess.run(
-        [str(ROOT / ".tools" / "bin" / tool), "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.strip() == prints.format(PINS[pin])
+    binary = str(ROOT / ".tools" / "bin" / tool)
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == prints.format(PINS[pin], tool=binary)
