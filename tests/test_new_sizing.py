@@ -196,13 +196,27 @@ def test_adding_to_a_file_keeps_its_comments_and_says_why(tmp_path: Path) -> Non
             "h100-80gb, h200-141gb, l4-24gb, l40s-48gb",
         ),
         (["--config", "llama-3.1-8b"], "--config needs --gpu, the profile to size for"),
+        (
+            ["--gpu", "h100-80gb", "--concurrency", "4"],
+            "--concurrency sizes the group; give --config too",
+        ),
     ],
-    ids=["too-big", "too-few-gpus", "heads", "context", "cpu", "unknown-gpu", "no-gpu"],
+    ids=[
+        "too-big",
+        "too-few-gpus",
+        "heads",
+        "context",
+        "cpu",
+        "unknown-gpu",
+        "no-gpu",
+        "no-config",
+    ],
 )
 def test_refusals_are_one_line_and_write_nothing(
     args: list[str], message: str, tmp_path: Path
 ) -> None:
-    args[1] = str(CONFIGS / args[1])
+    if args[0] == "--config":
+        args[1] = str(CONFIGS / args[1])
     target = tmp_path / "stack.yaml"
     code, out, err = new("--model", "hf://o/m", *args, "-f", str(target))
     assert (code, out, err) == (2, "", f"corral: error: {message}\n")

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 import yaml
+from click.core import ParameterSource
 
 from corral import _helm, chart, diff, plan, size, variants
 from corral.check import check, check_files
@@ -137,6 +138,10 @@ def new_command(
         revision=revision,
         replicas=replicas,
     )
+    source = click.get_current_context().get_parameter_source
+    given = [k for k in sizing if source(k) == ParameterSource.COMMANDLINE]
+    if given and not config:
+        raise click.UsageError(f"--{given[0].replace('_', '-')} sizes the group; give --config too")
     comment = _size_group(group, config, **sizing) if config else ""
     existing = target is not None and target.exists()
     values = load(target) if target and existing else {}
