@@ -98,7 +98,9 @@ def venv(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("outside")
     constraints = home / "constraints.txt"
     freeze = [sys.executable, "-m", "pip", "freeze", "--exclude-editable"]
-    constraints.write_text(subprocess.run(freeze, capture_output=True, text=True).stdout)
+    constraints.write_text(
+        subprocess.run(freeze, capture_output=True, text=True, check=True).stdout
+    )
     venv = home / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [
