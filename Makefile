@@ -6,6 +6,10 @@ SHELL      := bash
 TOOLS      := .tools/bin
 HELM       := $(TOOLS)/helm
 HELM3      := $(TOOLS)/helm3
+HELM_DOCS  := $(TOOLS)/helm-docs
+# The one version of a release: the packaged chart's version and appVersion, and the wheel's.
+VERSION    := $(file <VERSION)
+DIST       ?= dist
 VENV       := .venv
 PY         := $(VENV)/bin/python
 EXAMPLES   := $(sort $(wildcard examples/*.yaml))
@@ -22,7 +26,7 @@ help: ## List the targets
 setup: tools venv engine ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/
 
 .PHONY: tools
-tools: ## Build Helm 4, Helm 3, helm-unittest, Prometheus and promtool, and the local cluster's binaries; copy the CRDs (cached)
+tools: ## Build Helm 4 and 3, helm-unittest, helm-docs, the OCI registry, Prometheus and promtool, and the cluster's binaries; copy the CRDs (cached)
 	bash ci/setup-tools.sh
 	bash ci/setup-crds.sh
 	bash ci/setup-cluster-tools.sh
@@ -31,7 +35,7 @@ tools: ## Build Helm 4, Helm 3, helm-unittest, Prometheus and promtool, and the 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the Python venv with the corral package (editable) and test deps
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml VERSION
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
@@ -41,7 +45,7 @@ engine: venv ## Install vLLM's CPU build into .engine/venv and generate the test
 	bash ci/setup-engine.sh
 
 .PHONY: test
-test: lint unittest golden-check kube-validate python-lint pytest ## Everything CI runs
+test: lint unittest golden-check docs-check kube-validate python-lint pytest ## Everything CI runs
 
 .PHONY: lint
 lint: ## helm lint --strict on the chart with each example (Helm 4 and Helm 3)
@@ -59,6 +63,27 @@ golden: ## Rewrite the golden renders in tests/golden/
 .PHONY: golden-check
 golden-check: ## Fail when a render differs from its golden
 	$(PY) ci/golden.py check
+
+HELM_DOCS_ARGS := --chart-search-root chart --log-level warning
+
+.PHONY: docs
+docs: ## Write chart/README.md, the values reference, from values.yaml's `# --` comments (helm-docs)
+	$(HELM_DOCS) $(HELM_DOCS_ARGS)
+
+.PHONY: docs-check
+docs-check: ## Fail when chart/README.md is not what `make docs` writes
+	$(HELM_DOCS) $(HELM_DOCS_ARGS) --dry-run | diff -u chart/README.md - \
+	  || { echo "docs: chart/README.md is stale; run \`make docs\`" >&2; exit 1; }
+
+.PHONY: package
+package: ## Package the chart and the Python wheel and sdist into dist/ (DIST=...), all stamped with VERSION
+	$(HELM) package chart --version $(VERSION) --app-version $(VERSION) --destination $(DIST)
+	$(PY) -m build --no-isolation --outdir $(DIST) .
+
+.PHONY: publish
+publish: package ## Push the packaged chart to an OCI registry: make publish REGISTRY=oci://host/path
+	@test -n "$(REGISTRY)" || { echo "publish: set REGISTRY=oci://host/path" >&2; exit 2; }
+	$(HELM) push $(DIST)/corral-$(VERSION).tgz $(REGISTRY)
 
 .PHONY: kube-validate
 kube-validate: ## Validate every golden render against each pinned Kubernetes version and the CRDs (strict)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the pinned toolchain into .tools/ (git-ignored): Helm 4, Helm 3 and the helm-unittest plugin.
+# Build the pinned toolchain into .tools/ (git-ignored): Helm 4, Helm 3, the helm-unittest plugin,
+# helm-docs (the chart's values reference) and CNCF distribution's registry (the OCI tests).
 # Every version comes from ci/versions.env. A tool is rebuilt only when its pinned version changes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,4 +72,22 @@ WRAPPER
   if [[ -L "$dest" ]]; then rm "$dest"; cp -r "$src" "$dest"; fi
   "$wrapper" plugin list | grep -q '^unittest' || { echo "setup: helm-unittest missing from $helm" >&2; exit 1; }
 done
+
+# go_tool NAME PACKAGE VERSION LDFLAGS: `go install PACKAGE@VERSION` into .tools/bin/NAME.
+go_tool() {
+  local name=$1 package=$2 version=$3 ldflags=$4 gobin
+  if up_to_date "$name" "$version" "$tools/bin/$name"; then return; fi
+  echo "setup: building $name $version"
+  gobin=$(mktemp -d)
+  GOBIN="$gobin" go install -ldflags "-s -w $ldflags" "$package@$version"
+  mv "$gobin/$(basename "$package")" "$tools/bin/$name"
+  rmdir "$gobin"
+  stamp "$name" "$version"
+}
+
+go_tool helm-docs github.com/norwoodj/helm-docs/cmd/helm-docs "$HELM_DOCS_VERSION" \
+  "-X main.version=$HELM_DOCS_VERSION"
+go_tool registry github.com/distribution/distribution/v3/cmd/registry "$DISTRIBUTION_VERSION" \
+  "-X github.com/distribution/distribution/v3/version.version=$DISTRIBUTION_VERSION"
+
 echo "setup: tools ready (helm $("$tools/bin/helm" version --short), helm3 $("$tools/bin/helm3" version --short))"

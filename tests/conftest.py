@@ -13,8 +13,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "chart"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
-# Fixtures for the real-cluster tests (started only when a test asks for them).
-pytest_plugins = ["kube"]
+# Fixtures for the real-cluster tests and the release artifacts (made only when a test asks).
+pytest_plugins = ["kube", "shipping"]
 
 HELMS = {"helm4": ROOT / ".tools" / "bin" / "helm", "helm3": ROOT / ".tools" / "bin" / "helm3"}
 

@@ -43,3 +43,16 @@ def test_unittest_plugin_is_installed(name: str) -> None:
         [str(HELMS[name]), "plugin", "list"], capture_output=True, text=True, check=True
     )
     assert re.search(r"^unittest\s+1\.1\.2\b", done.stdout, re.M), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("tool", "pin", "prints"),
+    [
+        ("helm-docs", "HELM_DOCS_VERSION", "helm-docs version {}"),
+        ("registry", "DISTRIBUTION_VERSION", "{tool} github.com/distribution/distribution/v3 {}"),
+    ],
+)
+def test_go_tools_report_their_pinned_version(tool: str, pin: str, prints: str) -> None:
+    binary = str(ROOT / ".tools" / "bin" / tool)
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == prints.format(PINS[pin], tool=binary)

@@ -16,22 +16,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from corral import _yaml
-from corral.chart import CHART_DIR
+from corral.chart import CHART_DIR, CHECKOUT
 from corral.errors import ToolError
 
 if TYPE_CHECKING:
     from pyhelm3 import Client
 
 T = TypeVar("T")
-PINNED = CHART_DIR.parent / ".tools" / "bin" / "helm"
+PINNED = CHECKOUT / ".tools" / "bin" / "helm" if CHECKOUT else None
 
 
 def executable() -> str:
-    """CORRAL_HELM, else the pinned Helm from `make setup`, else helm on the PATH."""
-    chosen = os.environ.get("CORRAL_HELM") or (str(PINNED) if PINNED.exists() else "helm")
-    if not shutil.which(chosen):
-        raise ToolError(f"helm not found ({chosen}); run `make setup` or set CORRAL_HELM")
-    return chosen
+    """CORRAL_HELM, else a checkout's pinned Helm from `make setup`, else helm on the PATH."""
+    if os.environ.get("CORRAL_HELM"):
+        chosen = os.environ["CORRAL_HELM"]
+        if not shutil.which(chosen):
+            raise ToolError(f"CORRAL_HELM: {chosen} is not an executable file")
+        return chosen
+    if PINNED and PINNED.exists():
+        return str(PINNED)
+    found = shutil.which("helm")
+    if not found:
+        raise ToolError("helm not found on the PATH; install Helm 3 or 4, or set CORRAL_HELM")
+    return found
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -132,12 +139,19 @@ def client(kubeconfig: Path | None, context: str | None, timeout: str) -> Client
 
 
 def install_or_upgrade(
-    helm: Client, release: str, values: Mapping[str, Any], namespace: str, *, wait: bool
+    helm: Client,
+    release: str,
+    values: Mapping[str, Any],
+    namespace: str,
+    *,
+    wait: bool,
+    chart_ref: str | None = None,
+    version: str | None = None,
 ) -> str:
-    """Install or upgrade the chart; the new revision's status."""
+    """Install or upgrade a chart (by default corral's own); the new revision's status."""
 
     async def go() -> str:
-        chart = await helm.get_chart(CHART_DIR)
+        chart = await helm.get_chart(chart_ref or CHART_DIR, version=version)
         revision = await helm.install_or_upgrade_release(
             release, chart, dict(values), namespace=namespace, wait=wait, atomic=False
         )

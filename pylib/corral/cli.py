@@ -6,19 +6,21 @@ import dataclasses
 import json
 import sys
 from contextlib import ExitStack
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from corral import _helm, diff, run, size, variants
+from corral import _helm, chart, diff, plan, run, size, variants
 from corral.check import check, check_files
 from corral.compose import ModelGroup
 from corral.deploy import apply, remove
 from corral.errors import CorralError, ValuesError
 from corral.models import served_models
 from corral.render import parse, start_render, validate
-from corral.values import dump, load, merge
+from corral.values import add_group, dump, load, merge
 
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
 VALUES = click.argument("values", nargs=-1, required=True, type=FILES)
@@ -27,6 +29,9 @@ OUTPUT = click.option(
 )
 RELEASE = click.option("--release", default="llm", show_default=True, help="Release name.")
 NAMESPACE = click.option("--namespace", "-n", default="default", show_default=True)
+CLUSTER_NAMESPACE = click.option(
+    "--namespace", "-n", help="Release namespace (default: the kubeconfig context's, else default)."
+)
 
 
 def _merged(paths: tuple[Path, ...]) -> dict[str, Any]:
@@ -40,7 +45,22 @@ def _refuse(problems: list[str]) -> None:
     sys.exit(1)
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"corral {metadata.version('corral')}")
+        click.echo(f"chart {chart.metadata()['version']} ({chart.CHART_DIR})")
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the library's and its chart's versions.",
+)
 def cli() -> None:
     """Compose, check, render, diff and ship Corral stacks."""
 
@@ -54,6 +74,34 @@ def cli() -> None:
 @click.option("--name", default="", help="Group name; derived from the model when omitted.")
 @click.option("--revision", help="Pinned Hugging Face revision.")
 @click.option("--replicas", type=click.IntRange(min=0))
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, path_type=Path),
+    help="The model's config.json (or snapshot/HF cache dir): size GPUs, parallelism and context.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=plan.DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Sequences the KV cache must hold at once (with --config).",
+)
+@click.option(
+    "--max-context", type=click.IntRange(min=1), help="Wanted tokens per sequence (with --config)."
+)
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=size.DEFAULT_FRACTION,
+    show_default=True,
+    help="GPU memory fraction the engine may use (with --config).",
+)
+@click.option(
+    "--quantization",
+    type=click.Choice(sorted(size.QUANT_BYTES)),
+    help="Quantize on load (with --config; default: as the checkpoint is).",
+)
 @click.option(
     "--file",
     "-f",
@@ -70,9 +118,15 @@ def new_command(
     name: str,
     revision: str | None,
     replicas: int | None,
+    config: Path | None,
     target: Path | None,
+    **sizing: Any,
 ) -> None:
-    """Write a values file for one model group, or add the group to an existing file."""
+    """Write a values file for one model group, or add the group to an existing file.
+
+    With --config, the group's GPU count, tensor parallelism and context come from the model's
+    own config and the profile's memory, with a comment in the file that says why.
+    """
     group = ModelGroup(
         model=model,
         engine=engine,
@@ -84,19 +138,59 @@ def new_command(
         revision=revision,
         replicas=replicas,
     )
-    values = load(target) if target and target.exists() else {}
-    groups = values.setdefault("modelGroups", {})
-    if group.key in groups:
+    source = click.get_current_context().get_parameter_source
+    given = [k for k in sizing if source(k) == ParameterSource.COMMANDLINE]
+    if given and not config:
+        raise click.UsageError(f"--{given[0].replace('_', '-')} sizes the group; give --config too")
+    comment = _size_group(group, config, **sizing) if config else ""
+    existing = target is not None and target.exists()
+    values = load(target) if target and existing else {}
+    text = target.read_text() if target and existing else ""
+    if group.key in (values.get("modelGroups") or {}):
         raise ValuesError(f"modelGroups.{group.key}: already in {target}; pick another --name")
-    groups[group.key] = group.to_values()
-    problems = check(values)
+    problems = check(merge(values, {"modelGroups": {group.key: group.to_values()}}))
     if problems:
         _refuse(problems)
+    written = add_group(text, group.key, group.to_values(), comment)
     if target is None:
-        click.echo(dump(values), nl=False)
+        click.echo(written, nl=False)
         return
-    target.write_text(dump(values))
+    target.write_text(written)
     click.echo(f"{target}: modelGroups.{group.key} ({engine}, {model})")
+
+
+def _size_group(
+    group: ModelGroup,
+    config: Path,
+    concurrency: int,
+    max_context: int | None,
+    fraction: float,
+    quantization: str | None,
+) -> str:
+    """Set the group's GPUs, parallelism and settings from its model's config; the why."""
+    profiles = chart.gpu_profiles()
+    if not group.gpu_type:
+        raise click.UsageError("--config needs --gpu, the profile to size for")
+    if group.gpu_type not in profiles:
+        known = ", ".join(sorted(profiles))
+        raise ValuesError(f"--gpu: unknown profile {group.gpu_type}; use one of: {known}")
+    model = size.load_model(config)
+    chosen = plan.plan(
+        model,
+        profiles,
+        group.gpu_type,
+        concurrency=concurrency,
+        context=max_context,
+        fraction=fraction,
+        quantization=quantization,
+        tensor=group.gpus,
+    )
+    group.gpus = chosen.tensor_parallel
+    group.tensor = chosen.tensor_parallel if chosen.tensor_parallel > 1 else None
+    group.settings = {"maxContextLength": chosen.context, "gpuMemoryFraction": fraction}
+    if quantization:
+        group.settings["quantization"] = quantization
+    return chosen.why(model, config)
 
 
 def _model_configs(items: tuple[str, ...]) -> dict[str, Path]:
@@ -342,10 +436,15 @@ def _apply_command(name: str, summary: str) -> None:
     @cli.command(name, help=summary)
     @click.argument("release")
     @VALUES
-    @NAMESPACE
+    @CLUSTER_NAMESPACE
     @_kube
     @click.option("--wait", is_flag=True, help="Wait for every pod to be ready, showing progress.")
     @click.option("--timeout", default="30m", show_default=True)
+    @click.option(
+        "--chart",
+        help="Chart directory, .tgz or oci://host/path/corral (default: the one corral ships).",
+    )
+    @click.option("--chart-version", help="Version of an oci:// chart (default: the newest).")
     def command(release: str, values: tuple[Path, ...], **kw: Any) -> None:
         _apply(release, values, **kw)
 
@@ -356,7 +455,7 @@ _apply_command("upgrade", "Upgrade (or install) RELEASE with VALUES.")
 
 @cli.command("uninstall")
 @click.argument("release")
-@NAMESPACE
+@CLUSTER_NAMESPACE
 @_kube
 @click.option("--wait", is_flag=True, help="Wait until the release's objects are gone.")
 def uninstall_command(release: str, **kw: Any) -> None:

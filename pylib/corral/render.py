@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral import _helm, _yaml, crds
+from corral.errors import ToolError
 
 
 @dataclass(frozen=True)
@@ -93,4 +94,9 @@ def validate(manifests: Manifests, kube_version: str) -> list[str]:
             kubernetes_validate.validate(doc, version.removeprefix("v"), strict=True)
         except kubernetes_validate.ValidationError as err:
             problems.append(f"{doc['kind']}/{doc['metadata']['name']}: {err.message}")
+        except kubernetes_validate.SchemaNotFoundError:
+            raise ToolError(
+                f"--validate: no schema for {doc['apiVersion']} {doc['kind']}; custom resources "
+                "are checked against the CRDs `make setup` puts in a checkout's .tools/crds"
+            ) from None
     return problems

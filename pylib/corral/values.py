@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,28 @@ def load(path: Path) -> dict[str, Any]:
 def dump(values: Mapping[str, Any]) -> str:
     """YAML text of values, keys in their given order."""
     return yaml.safe_dump(dict(values), sort_keys=False, default_flow_style=False)
+
+
+def add_group(text: str, name: str, group: Mapping[str, Any], comment: str = "") -> str:
+    """Values file text with one more model group (and a comment above it, when given).
+
+    The file's own comments, order and layout are kept (ruamel.yaml's round trip).
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+    rt = YAML()
+    doc = rt.load(text) or CommentedMap()
+    if doc.get("modelGroups") is None:
+        doc["modelGroups"] = CommentedMap()
+    groups = doc["modelGroups"]
+    groups.fa.set_block_style()
+    groups[name] = copy.deepcopy(dict(group))
+    if comment:
+        groups.yaml_set_comment_before_after_key(name, before=comment, indent=2)
+    out = io.StringIO()
+    rt.dump(doc, out)
+    return out.getvalue()
 
 
 def merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
