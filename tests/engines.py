@@ -58,24 +58,25 @@ def log_tail(path: Path, lines: int = 30) -> str:
 
 @contextmanager
 def serve(
-    docs: Manifests,
+    docs: Manifests | list[Manifests],
     groups: list[str],
     *,
     hosts: list[str] | None = None,
     kv_cache_gib: int = 1,
     env: dict[str, str] | None = None,
 ) -> Iterator[list[Served]]:
-    """Start one engine per entry of groups (a name twice: two replicas) on the given addresses
-    (default: fresh loopback ones), with env added, wait until every one answers its startup
-    probe, yield them, and stop them all on exit."""
+    """Start one engine per entry of groups (a name twice: two replicas), from docs (one render
+    for all, or one per group), on the given addresses (default: fresh loopback ones), with env
+    added; wait until every one answers its startup probe, yield them, stop them all on exit."""
     require_engine()
     LOGS.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
+    renders = docs if isinstance(docs, list) else [docs] * len(groups)
     running: list[Served] = []
     try:
         for i, (group, host) in enumerate(zip(groups, hosts or _HOSTS, strict=False)):
             engine = local.command(
-                docs,
+                renders[i],
                 group,
                 model_dir=MODEL,
                 state_dir=STATE,

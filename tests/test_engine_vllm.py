@@ -19,8 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import prom
 from conftest import ROOT, render
+from corral import local
+from corral.errors import CorralError
 from corral.render import Manifests
-from engines import Served, serve
+from engines import MODEL, STATE, Served, serve
 from loopback import free_port, gateway, gateway_args, processes, wait_for_models
 from loopback import request as call
 
@@ -77,6 +79,41 @@ def rendered_names(docs: Manifests, group: str) -> list[str]:
             break
         names.append(arg)
     return names
+
+
+# The other examples' single-node vLLM groups (multinode.yaml's span two nodes: corral.local
+# refuses them, see below).
+EXAMPLE_GROUPS = [
+    ("single-vllm", "llama-8b", ["llama-8b", "llama", "meta-llama/Llama-3.1-8B-Instruct"]),
+    ("multi-engine", "llama-8b", ["llama-8b", "llama"]),
+    ("autoscaling", "llama-8b", ["llama-8b", "llama"]),
+]
+
+
+def test_every_example_vllm_group_serves_its_rendered_names() -> None:
+    renders = [Manifests(render([ROOT / "examples" / f"{ex}.yaml"])) for ex, _, _ in EXAMPLE_GROUPS]
+    groups = [group for _, group, _ in EXAMPLE_GROUPS]
+    with serve(renders, groups) as engines:
+        for served, (example, _, names) in zip(engines, EXAMPLE_GROUPS, strict=True):
+            assert served.ready_after < served.engine.startup.budget, example
+            for probe in served.engine.probes.values():
+                url = f"http://{served.engine.host}:{probe.port}{probe.path}"
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    assert resp.status == 200, f"{example}: {url}"
+            status, body, _ = call(served.engine.url + "/v1/models")
+            assert status == 200
+            assert isinstance(body, dict)
+            assert [m["id"] for m in body["data"]] == names, example
+
+
+def test_a_multi_node_group_is_refused_for_one_machine() -> None:
+    docs = Manifests(render([ROOT / "examples" / "multinode.yaml"]))
+    with pytest.raises(CorralError) as caught:
+        local.command(docs, "deepseek-v3", model_dir=MODEL, state_dir=STATE)
+    assert str(caught.value) == (
+        "modelGroups.deepseek-v3.nodes: a multi-node group cannot run on one machine; "
+        "run a copy with nodes: 1"
+    )
 
 
 def test_probes_answer_within_the_startup_budget(stack: Stack) -> None:
