@@ -7,6 +7,7 @@ are given by URL instead), bound to loopback on free ports. Every process is kil
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import pytest
 from conftest import ROOT, render
 
 WORKER = ROOT / "tests" / "fixtures" / "openai_worker.py"
+SMOKE = ROOT / "chart" / "files" / "smoke.py"
 DISCOVERY = (
     "--service-discovery",
     "--selector",
@@ -135,3 +137,25 @@ def wait_for_models(url: str, count: int, key: str | None = None) -> None:
             pass
         time.sleep(0.3)
     pytest.fail(f"the gateway did not list {count} models within 60 s")
+
+
+def smoke(
+    docs: list[dict[str, Any]],
+    url: str,
+    key: str | None = None,
+    replace: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The chart's `helm test` script run with the rendered test Pod's arguments against url
+    (a rendered argument named in replace takes that value instead)."""
+    (pod,) = [d for d in docs if d["kind"] == "Pod" and d["metadata"]["name"].endswith("-test")]
+    args = {a.split("=")[0]: a for a in pod["spec"]["containers"][0]["args"]}
+    args |= {"--url": f"--url={url}", **{k: f"{k}={v}" for k, v in (replace or {}).items()}}
+    env = {"PATH": os.environ["PATH"], **({"CORRAL_API_KEY": key} if key else {})}
+    return subprocess.run(
+        [sys.executable, str(SMOKE), *args.values()],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )

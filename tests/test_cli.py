@@ -143,6 +143,9 @@ def test_render_validates_for_a_kubernetes_version() -> None:
         "Service",
         "Deployment",
         "Deployment",
+        # The `helm test` hook.
+        "ConfigMap",
+        "Pod",
     ]
     assert {d["metadata"]["namespace"] for d in docs} == {"ml"}
 

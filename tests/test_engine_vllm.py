@@ -23,7 +23,7 @@ from corral import local
 from corral.errors import CorralError
 from corral.render import Manifests
 from engines import MODEL, STATE, Served, serve
-from loopback import free_port, gateway, gateway_args, processes, wait_for_models
+from loopback import free_port, gateway, gateway_args, processes, smoke, wait_for_models
 from loopback import request as call
 
 PAIR = ROOT / "examples" / "vllm-pair.yaml"
@@ -178,6 +178,22 @@ def test_an_unknown_model_gets_404(stack: Stack) -> None:
             model="no-such-model", messages=[{"role": "user", "content": "hi"}], max_tokens=2
         )
     assert caught.value.status_code == 404
+
+
+def test_helm_test_passes_against_the_real_engines(stack: Stack) -> None:
+    """The chart's `helm test` script, with the rendered Pod's arguments, through real vLLM."""
+    done = smoke(render([PAIR], sets=[f"gateway.apiKey.value={KEY}"]), stack.url, key=KEY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [line.split(" in ")[0] for line in done.stdout.splitlines()] == [
+        "ok   GET /v1/models: lists llama-8b, qwen-7b",
+        "ok   chat llama-8b: HTTP 200",
+        "ok   chat llama: HTTP 200",
+        "ok   chat chat: HTTP 200",
+        "ok   chat qwen-7b: HTTP 200",
+        "ok   chat qwen: HTTP 200",
+        "ok   unknown corral-helm-test-unknown-model: HTTP 404, 404 expected",
+        "every check passed",
+    ]
 
 
 # Labels the chart's PodMonitor puts on each target (not the engine's own).

@@ -72,7 +72,7 @@ def test_compose_stack_example_runs() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "rendered 14 objects: 4 Deployment, 4 Service, 3 PersistentVolumeClaim",
+        "rendered 16 objects: 4 Deployment, 4 Service, 3 PersistentVolumeClaim",
         "llama-8b on vllm (aliases: llama)",
         "mistral-7b on tgi",
         "qwen-32b on sglang (aliases: qwen)",

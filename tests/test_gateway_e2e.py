@@ -20,8 +20,17 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT
-from loopback import chat, free_port, gateway, gateway_args, processes, wait_for_models, worker
+from conftest import ROOT, render
+from loopback import (
+    chat,
+    free_port,
+    gateway,
+    gateway_args,
+    processes,
+    smoke,
+    wait_for_models,
+    worker,
+)
 from loopback import request as call
 
 EXAMPLE = ROOT / "examples" / "multi-engine.yaml"
@@ -51,6 +60,14 @@ def request(
     return status, parsed
 
 
+SETS = [
+    f"gateway.apiKey.value={KEY}",
+    "gateway.tenants[0].name=team-a",
+    "gateway.tenants[0].existingSecret=team-a-key",
+    "gateway.healthCheck.intervalSeconds=1",
+]
+
+
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     groups = yaml.safe_load(EXAMPLE.read_text())["modelGroups"]
@@ -65,15 +82,9 @@ def stack() -> Iterator[Stack]:
                 running.ports.setdefault(name, []).append(worker_port)
                 running.workers.setdefault(name, []).append(proc)
                 procs.append(proc)
-        sets = [
-            f"gateway.apiKey.value={KEY}",
-            "gateway.tenants[0].name=team-a",
-            "gateway.tenants[0].existingSecret=team-a-key",
-            "gateway.healthCheck.intervalSeconds=1",
-        ]
         args = [
             a.replace("$(SMG_API_KEY)", KEY).replace("$(SMG_TENANT_KEY_0)", TENANT_KEY)
-            for a in gateway_args(EXAMPLE, sets, port, metrics)
+            for a in gateway_args(EXAMPLE, SETS, port, metrics)
         ]
         urls = [f"http://127.0.0.1:{p}" for ports in running.ports.values() for p in ports]
         procs.append(gateway(args, urls))
@@ -170,6 +181,71 @@ def test_gateway_metrics_are_served(stack: Stack) -> None:
     with urllib.request.urlopen(stack.metrics, timeout=5) as resp:
         text = resp.read().decode()
     assert "smg_http_responses_total" in text
+
+
+# Each line the chart's `helm test` prints for the example, but for the timings.
+SMOKE_LINES = [
+    "ok   GET /v1/models: lists llama-70b, llama-8b, mistral-7b, qwen-32b, qwen-tiny",
+    "ok   chat llama-70b: HTTP 200",
+    "ok   chat llama-8b: HTTP 200",
+    "ok   chat llama: HTTP 200",
+    "ok   chat mistral-7b: HTTP 200",
+    "ok   chat mistral: HTTP 200",
+    "ok   embedding qwen-32b: HTTP 200",
+    "ok   embedding qwen: HTTP 200",
+    "ok   chat qwen-tiny: HTTP 200",
+    "ok   unknown corral-helm-test-unknown-model: HTTP 404, 404 expected",
+    "every check passed",
+]
+
+
+def untimed(output: str) -> list[str]:
+    """The script's lines with the request timings cut off."""
+    return [line.split(" in ")[0] for line in output.splitlines()]
+
+
+def test_helm_test_passes_for_every_served_name_and_alias(stack: Stack) -> None:
+    docs = render([EXAMPLE], sets=[*SETS, "tests.tasks.qwen-32b=embedding"])
+    done = smoke(docs, stack.url, key=KEY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert untimed(done.stdout) == SMOKE_LINES
+
+
+def test_helm_test_fails_naming_a_name_the_gateway_does_not_serve(stack: Stack) -> None:
+    models = {"llama-8b": {"task": "completion", "aliases": ["llama", "gone"]}}
+    done = smoke(
+        render([EXAMPLE], sets=SETS),
+        stack.url,
+        key=KEY,
+        replace={"--models": json.dumps(models), "--wait": "1"},
+    )
+    assert done.returncode == 1
+    assert untimed(done.stdout) == [
+        "ok   GET /v1/models: lists llama-8b",
+        "ok   completion llama-8b: HTTP 200",
+        "ok   completion llama: HTTP 200",
+        "FAIL completion gone: HTTP 404",
+        "ok   unknown corral-helm-test-unknown-model: HTTP 404, 404 expected",
+        "1 of the checks failed",
+    ]
+
+
+def test_helm_test_fails_without_the_key_and_when_a_group_is_not_listed(stack: Stack) -> None:
+    models = {"llama-8b": {"task": "chat", "aliases": []}, "phi-3": {"task": "chat"}}
+    replace = {"--models": json.dumps(models), "--wait": "1"}
+    done = smoke(render([EXAMPLE], sets=SETS), stack.url, key=KEY, replace=replace)
+    assert done.returncode == 1
+    lines = untimed(done.stdout)
+    assert lines[0] == "FAIL GET /v1/models: phi-3 not listed after 1 s"
+    assert "FAIL chat phi-3: HTTP 404" in lines
+    # SMG lists its models to anyone, but serves them only with the key.
+    replace["--models"] = json.dumps({"llama-8b": {"task": "chat"}})
+    done = smoke(render([EXAMPLE], sets=SETS), stack.url, replace=replace)
+    assert done.returncode == 1
+    assert untimed(done.stdout)[:2] == [
+        "ok   GET /v1/models: lists llama-8b",
+        "FAIL chat llama-8b: HTTP 401",
+    ]
 
 
 def test_killing_one_replica_loses_only_its_in_flight_requests(stack: Stack) -> None:

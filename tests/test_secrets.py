@@ -15,8 +15,9 @@ TOKEN = "hf_corralSecretSentinel0123456789"
 
 
 def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every container and init container of a workload."""
-    spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+    """Every container and init container of a workload or a Pod."""
+    spec = doc.get("spec", {})
+    spec = spec if doc["kind"] == "Pod" else spec.get("template", {}).get("spec", {})
     return [*spec.get("initContainers", []), *spec.get("containers", [])]
 
 
@@ -61,3 +62,20 @@ def test_no_literal_secret_looking_values(example: Path) -> None:
             assert not any(
                 arg.startswith("hf_") or "api-key" in arg for arg in container.get("args", [])
             )
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_gateway_key_only_in_its_secret(example: Path) -> None:
+    """The client key the gateway and the `helm test` pod use is read from the Secret alone."""
+    key = "sk-corralSecretSentinel0123456789"
+    docs = render([example], sets=[f"gateway.apiKey.value={key}"])
+    for doc in docs:
+        if doc["kind"] != "Secret":
+            assert key not in json.dumps(doc), f"{doc['kind']}/{doc['metadata']['name']}"
+    (pod,) = [d for d in docs if d["kind"] == "Pod"]  # every example runs SMG, so `helm test`
+    assert [e for e in containers(pod)[0]["env"] if e["name"] == "CORRAL_API_KEY"] == [
+        {
+            "name": "CORRAL_API_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "llm-corral-gateway-api-key", "key": "api-key"}},
+        }
+    ]
