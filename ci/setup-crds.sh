@@ -6,13 +6,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
 source "$root/ci/versions.env"
 dest="$root/.tools/crds"
-want="$LWS_VERSION $KEDA_VERSION $PROMETHEUS_OPERATOR_VERSION $GATEWAY_API_VERSION $INFERENCE_EXTENSION_VERSION scalers"
+want="$LWS_VERSION $KEDA_VERSION $PROMETHEUS_OPERATOR_VERSION $GATEWAY_API_VERSION $INFERENCE_EXTENSION_VERSION scalers disaggregatedset"
 [[ "$(cat "$dest/.stamp" 2>/dev/null)" == "$want" ]] && exit 0
 
 # module@version, then a file inside it: the CRDs, and the sources of the KEDA scalers the chart
 # renders (their struct tags declare the trigger metadata the CRD leaves free-form).
 crds=(
   "sigs.k8s.io/lws@$LWS_VERSION" config/crd/bases/leaderworkerset.x-k8s.io_leaderworkersets.yaml
+  # The LWS controller also watches DisaggregatedSets: without their CRD its caches never sync
+  # and it exits two minutes after it starts, stranding later multi-node tests.
+  "sigs.k8s.io/lws@$LWS_VERSION" config/crd/bases/disaggregatedset.x-k8s.io_disaggregatedsets.yaml
   "github.com/kedacore/keda/v2@$KEDA_VERSION" config/crd/bases/keda.sh_scaledobjects.yaml
   "github.com/kedacore/keda/v2@$KEDA_VERSION" config/crd/bases/keda.sh_triggerauthentications.yaml
   "github.com/kedacore/keda/v2@$KEDA_VERSION" pkg/scalers/prometheus_scaler.go
