@@ -345,3 +345,29 @@ def promtool_test_rules(
         test = rule_test(series, alerts, exprs, interval)
         (work / "test.yaml").write_text(yaml.safe_dump(test))
         return _promtool("test", "rules", "test.yaml", cwd=work)
+
+
+def only(docs: Sequence[Mapping[str, Any]], kind: str, name: str = "") -> dict[str, Any]:
+    """The one rendered object of kind (and name, when given)."""
+    (doc,) = [d for d in docs if d["kind"] == kind and name in ("", d["metadata"]["name"])]
+    return dict(doc)
+
+
+def rule(rules: Mapping[str, Any], alert: str, group: str = "") -> dict[str, Any]:
+    """The alerting rule of a rendered PrometheusRule (for a ModelGroupDown, the one of group)."""
+    found: dict[str, Any]
+    (found,) = [
+        r
+        for g in rules["spec"]["groups"]
+        for r in g["rules"]
+        if r["alert"] == alert and group in ("", r["labels"].get("corral_dev_group"))
+    ]
+    return found
+
+
+def keda_query(docs: Sequence[Mapping[str, Any]], scaled_object: str) -> str:
+    """The Prometheus query of a rendered ScaledObject's prometheus trigger."""
+    triggers = only(docs, "ScaledObject", scaled_object)["spec"]["triggers"]
+    (trigger,) = [t for t in triggers if t["type"] == "prometheus"]
+    query: str = trigger["metadata"]["query"]
+    return query

@@ -68,19 +68,6 @@ def stack(docs: Manifests) -> Iterator[Stack]:
             yield Stack(engines, url)
 
 
-def rendered_names(docs: Manifests, group: str) -> list[str]:
-    """The served names in the group's rendered args: every value after --served-model-name."""
-    deployment = docs.get("Deployment", f"llm-corral-{group}")
-    args = [str(a) for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
-    start = args.index("--served-model-name") + 1
-    names = []
-    for arg in args[start:]:
-        if arg.startswith("-"):
-            break
-        names.append(arg)
-    return names
-
-
 # The other examples' single-node vLLM groups (multinode.yaml's span two nodes: corral.local
 # refuses them, see below).
 EXAMPLE_GROUPS = [
@@ -127,14 +114,14 @@ def test_probes_answer_within_the_startup_budget(stack: Stack) -> None:
                 assert resp.status == 200, url
 
 
-def test_models_lists_exactly_the_rendered_served_names(stack: Stack, docs: Manifests) -> None:
-    assert rendered_names(docs, "llama-8b") == ["llama-8b", "llama", "chat"]
-    assert rendered_names(docs, "qwen-7b") == ["qwen-7b", "qwen"]
+def test_models_lists_exactly_the_rendered_served_names(stack: Stack) -> None:
+    rendered = {"llama-8b": ["llama-8b", "llama", "chat"], "qwen-7b": ["qwen-7b", "qwen"]}
     for served in stack.engines:
+        assert served.engine.served_names == rendered[served.engine.group]
         status, body, _ = call(served.engine.url + "/v1/models")
         assert status == 200
         assert isinstance(body, dict)
-        assert [m["id"] for m in body["data"]] == rendered_names(docs, served.engine.group)
+        assert [m["id"] for m in body["data"]] == rendered[served.engine.group]
 
 
 @pytest.mark.parametrize(
@@ -253,13 +240,6 @@ def targets(stack: Stack, observed: list[dict[str, Any]]) -> list[prom.Target]:
     ]
 
 
-def keda_query(observed: list[dict[str, Any]], name: str) -> str:
-    """The query of the rendered ScaledObject's Prometheus trigger."""
-    scaled = [d for d in observed if d["kind"] == "ScaledObject" and d["metadata"]["name"] == name]
-    (trigger,) = [t for t in scaled[0]["spec"]["triggers"] if t["type"] == "prometheus"]
-    return str(trigger["metadata"]["query"])
-
-
 def long_streams(served: Served, count: int) -> list[Any]:
     """count streamed completions of 2,000 tokens each held open on one engine."""
     client = openai.OpenAI(base_url=served.engine.url + "/v1", api_key="none", max_retries=0)
@@ -280,7 +260,7 @@ def long_streams(served: Served, count: int) -> list[Any]:
 def test_the_autoscaling_query_counts_real_running_requests(
     stack: Stack, observed: list[dict[str, Any]]
 ) -> None:
-    query = keda_query(observed, "llm-corral-llama-8b")
+    query = prom.keda_query(observed, "llm-corral-llama-8b")
     assert query.startswith("sum(vllm:num_requests_running{")
     llama = [s for s in stack.engines if s.engine.group == "llama-8b"]
     with prom.prometheus(targets(stack, observed)) as url:
@@ -315,7 +295,7 @@ def test_the_backlog_alert_over_series_recorded_from_the_real_engines(
     quiet = {s: f"{v:g}x20" for s, v in recorded.items()}
     backlog = {s: "30x20" for s in recorded}
     alert = "ModelGroupQueueBacklog"
-    (rule,) = [r for g in rules["spec"]["groups"] for r in g["rules"] if r["alert"] == alert]
+    rule = prom.rule(rules, alert)
     none = [{"eval_time": "15m", "alertname": alert, "exp_alerts": []}]
     fired = [
         {

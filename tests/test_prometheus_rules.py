@@ -47,36 +47,10 @@ def docs() -> list[dict[str, Any]]:
     return render([AUTOSCALING])
 
 
-def only(docs: list[dict[str, Any]], kind: str, name: str = "") -> dict[str, Any]:
-    """The one rendered object of kind (and name, when given)."""
-    (doc,) = [d for d in docs if d["kind"] == kind and name in ("", d["metadata"]["name"])]
-    return doc
-
-
 @pytest.fixture(scope="module")
 def rules(docs: list[dict[str, Any]]) -> dict[str, Any]:
     """The example's PrometheusRule."""
-    return only(docs, "PrometheusRule")
-
-
-def rule(rules: dict[str, Any], alert: str, group: str = "") -> dict[str, Any]:
-    """The alerting rule of the PrometheusRule (for a ModelGroupDown, the one of group)."""
-    found: dict[str, Any]
-    (found,) = [
-        r
-        for g in rules["spec"]["groups"]
-        for r in g["rules"]
-        if r["alert"] == alert and group in ("", r["labels"].get("corral_dev_group"))
-    ]
-    return found
-
-
-def keda_query(docs: list[dict[str, Any]], scaled_object: str) -> str:
-    """The Prometheus query of a rendered ScaledObject's prometheus trigger."""
-    triggers = only(docs, "ScaledObject", scaled_object)["spec"]["triggers"]
-    (trigger,) = [t for t in triggers if t["type"] == "prometheus"]
-    query: str = trigger["metadata"]["query"]
-    return query
+    return prom.only(docs, "PrometheusRule")
 
 
 def passed(done: subprocess.CompletedProcess[str]) -> None:
@@ -104,7 +78,7 @@ def test_prometheus_is_the_pinned_release(binary: Path) -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_the_rendered_rules_pass_promtool_check(example: Path) -> None:
     """Every example's alerts (turned on for those that leave them off) are valid rules."""
-    rules = only(render([example], sets=["monitoring.alerts.enabled=true"]), "PrometheusRule")
+    rules = prom.only(render([example], sets=["monitoring.alerts.enabled=true"]), "PrometheusRule")
     done = prom.promtool_check_rules(rules)
     passed(done)
     count = sum(len(g["rules"]) for g in rules["spec"]["groups"])
@@ -114,7 +88,7 @@ def test_the_rendered_rules_pass_promtool_check(example: Path) -> None:
 def test_promtool_check_fails_on_a_broken_expression(rules: dict[str, Any]) -> None:
     """What a printf short of an argument in the union template would render."""
     broken = copy.deepcopy(rules)
-    backlog = rule(broken, "ModelGroupQueueBacklog")
+    backlog = prom.rule(broken, "ModelGroupQueueBacklog")
     backlog["expr"] = backlog["expr"].replace("vllm:num_requests_waiting", "%!s(MISSING)")
     done = prom.promtool_check_rules(broken)
     assert done.returncode == 1, done.stdout
@@ -134,7 +108,7 @@ def pod_series(
     docs: list[dict[str, Any]], deployment: str, ip: str, pod: str = ""
 ) -> dict[str, str]:
     """The labels of series scraped from a pod of the Deployment at ip, on its http port."""
-    containers = only(docs, "Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+    containers = prom.only(docs, "Deployment", deployment)["spec"]["template"]["spec"]["containers"]
     (port,) = [p["containerPort"] for c in containers for p in c["ports"] if p["name"] == "http"]
     return prom.series_labels(prom.pod_target(docs, deployment, f"{ip}:{port}", pod))
 
@@ -156,7 +130,7 @@ def alert_annotations(found: dict[str, Any], **expanded: str) -> dict[str, str]:
 def test_model_group_down_fires_after_its_minutes_without_a_ready_pod(
     rules: dict[str, Any],
 ) -> None:
-    down = rule(rules, "ModelGroupDown", "llama-8b")
+    down = prom.rule(rules, "ModelGroupDown", "llama-8b")
     assert down["for"] == "5m"
     series = kube_pod("llm-corral-llama-8b-6b8f9d7c4d-x7k2p", "0x20")
     fired = {
@@ -214,7 +188,7 @@ def backlog_series(
 def test_queue_backlog_fires_above_the_threshold_per_replica(
     docs: list[dict[str, Any]], rules: dict[str, Any], group: str, engine: str
 ) -> None:
-    backlog = rule(rules, "ModelGroupQueueBacklog")
+    backlog = prom.rule(rules, "ModelGroupQueueBacklog")
     assert backlog["for"] == "10m"
     # 30 + 20 queued on two replicas: 25 each, above 20 (qwen-7b's standby, were it counted as
     # a replica, would make it 16.7).
@@ -260,7 +234,7 @@ def gateway_series(errors_per_minute: int) -> dict[str, str]:
 
 
 def test_gateway_error_rate_fires_above_its_share_of_5xx(rules: dict[str, Any]) -> None:
-    errors = rule(rules, "GatewayErrorRate")
+    errors = prom.rule(rules, "GatewayErrorRate")
     assert errors["for"] == "5m"
     fired = {"exp_labels": {"severity": "critical"}, "exp_annotations": alert_annotations(errors)}
     alerts: list[dict[str, Any]] = [
@@ -298,7 +272,7 @@ def test_keda_queries_sum_their_own_group_only(
             series[prom.selector(metric(engine, "queue"), other)] = "100x5"
     exprs = [
         {
-            "expr": keda_query(docs, name),
+            "expr": prom.keda_query(docs, name),
             "eval_time": "2m",
             "exp_samples": [{"labels": "{}", "value": value}],
         }
@@ -342,7 +316,7 @@ def standin() -> Iterator[str]:
 def test_the_keda_query_reads_the_scraped_engine(docs: list[dict[str, Any]], standin: str) -> None:
     target = prom.pod_target(docs, "llm-corral-llama-8b", standin)
     with prom.prometheus([target]) as url:
-        assert prom.query(url, keda_query(docs, "llm-corral-llama-8b")) == [({}, 7.0)]
+        assert prom.query(url, prom.keda_query(docs, "llm-corral-llama-8b")) == [({}, 7.0)]
 
 
 def test_the_kit_labels_targets_as_prometheus_relabels_them(
