@@ -101,10 +101,9 @@ def start_template(
     release: str = "llm",
     namespace: str = "default",
     kube_version: str | None = None,
-    chart: Path = CHART_DIR,
 ) -> Rendering:
     """Start `helm template` of the chart with these values."""
-    argv = [executable(), "template", release, str(chart), "--namespace", namespace]
+    argv = [executable(), "template", release, str(CHART_DIR), "--namespace", namespace]
     argv += ["--values", "-"]
     if kube_version:
         argv += ["--kube-version", kube_version]
@@ -117,11 +116,10 @@ def template(
     release: str = "llm",
     namespace: str = "default",
     kube_version: str | None = None,
-    chart: Path = CHART_DIR,
 ) -> str:
     """`helm template` with the values on stdin; Helm's output."""
     with start_template(
-        values, release=release, namespace=namespace, kube_version=kube_version, chart=chart
+        values, release=release, namespace=namespace, kube_version=kube_version
     ) as rendering:
         return rendering.result()
 

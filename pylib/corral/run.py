@@ -18,9 +18,9 @@ from corral.groups import enabled
 from corral.render import render
 
 
-def pick_group(values: Mapping[str, Any], group: str | None) -> str:
-    """The group to run: the one named, or the only enabled one."""
-    names = [g.name for g in enabled(coalesce(values))]
+def pick_group(full: Mapping[str, Any], group: str | None) -> str:
+    """The group to run of the chart-defaults-merged values: the one named, or the only one."""
+    names = [g.name for g in enabled(full)]
     if group is None and len(names) == 1:
         return names[0]
     if group in names:
@@ -31,11 +31,11 @@ def pick_group(values: Mapping[str, Any], group: str | None) -> str:
     raise CorralError(f"--group: {group!r} is not an enabled model group; pick one of: {choice}")
 
 
-def model_folder(values: Mapping[str, Any], group: str, model_dir: Path | None) -> Path:
+def model_folder(full: Mapping[str, Any], group: str, model_dir: Path | None) -> Path:
     """--model-dir, or the group's model when it is already a local folder."""
     if model_dir is not None:
         return model_dir.resolve()
-    model = str((coalesce(values)["modelGroups"][group] or {}).get("model", ""))
+    model = str((full["modelGroups"][group] or {}).get("model", ""))
     if model.startswith("/") and Path(model).is_dir():
         return Path(model)
     raise CorralError(
@@ -56,8 +56,9 @@ def main(
     echo: Callable[[str], None],
 ) -> None:
     """Render, start the group's engine, report it, and stop it on Ctrl-C or SIGTERM."""
-    name = pick_group(values, group)
-    folder = model_folder(values, name, model_dir)
+    full = coalesce(values)
+    name = pick_group(full, group)
+    folder = model_folder(full, name, model_dir)
     gpus = device == "gpu" or (device == "auto" and shutil.which("nvidia-smi") is not None)
     state = state_dir.resolve()
     engine = local.command(
