@@ -116,6 +116,21 @@ def test_render_errors_become_tool_errors() -> None:
         render({"modelGroups": {"a": {"model": "hf://o/a", "replicas": 2}}})
 
 
+def test_values_reach_helm_as_written_in_yaml(tmp_path: Path) -> None:
+    # Helm gets the values as JSON: a YAML date arrives as the text it was written as.
+    text = "modelGroups:\n  a:\n    model: hf://o/a\n    podAnnotations: {released: 2026-01-02}\n"
+    (tmp_path / "v.yaml").write_text(text)
+    values = load(tmp_path / "v.yaml")
+    assert not isinstance(values["modelGroups"]["a"]["podAnnotations"]["released"], str)
+    pod = render(values).get("Deployment", "llm-corral-a")["spec"]["template"]
+    assert pod["metadata"]["annotations"]["released"] == "2026-01-02"
+
+
+def test_values_helm_cannot_take_are_refused() -> None:
+    with pytest.raises(ValuesError, match=r"^values: \.nan and \.inf are not numbers Helm can take$"):
+        render({"modelGroups": {"a": {"model": "hf://o/a", "settings": {"gpuMemoryFraction": float("nan")}}}})
+
+
 def test_validate_reports_unknown_fields_strictly() -> None:
     manifests = render(load(SINGLE), kube_version="1.30.0")
     assert validate(manifests, "1.30") == []

@@ -6,6 +6,7 @@ verbs that talk to a cluster import (importing it takes about half a second).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -15,9 +16,8 @@ from collections.abc import Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from corral import _yaml
 from corral.chart import CHART_DIR, CHECKOUT
-from corral.errors import ToolError
+from corral.errors import ToolError, ValuesError
 
 if TYPE_CHECKING:
     from pyhelm3 import Client
@@ -63,15 +63,21 @@ def _first_error(stderr: str) -> str:
 class Rendering:
     """`helm template` running in the background while the caller works.
 
-    The values go in on stdin and the output is spooled to files, so Helm never waits on a pipe.
-    Leaving the `with` block before result() stops Helm.
+    The values go in on stdin as JSON (which is YAML to Helm, and written many times faster than
+    YAML), dates as the text YAML gives them; the output is spooled to files, so Helm never waits
+    on a pipe. Leaving the `with` block before result() stops Helm.
     """
 
     def __init__(self, argv: list[str], values: Mapping[str, Any]) -> None:
         # Closed by __exit__: they outlive this call while Helm runs.
         self._files = [tempfile.TemporaryFile("w+", encoding="utf-8") for _ in range(3)]  # noqa: SIM115
         stdin, self._out, self._err = self._files
-        stdin.write(_yaml.dump(dict(values)))
+        try:
+            json.dump(values, stdin, default=str, allow_nan=False)
+        except ValueError:
+            for file in self._files:
+                file.close()
+            raise ValuesError("values: .nan and .inf are not numbers Helm can take") from None
         stdin.seek(0)
         self._process = subprocess.Popen(argv, stdin=stdin, stdout=self._out, stderr=self._err)
 

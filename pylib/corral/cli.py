@@ -270,11 +270,13 @@ def render_command(
 @OUTPUT
 def diff_command(old: Path, new: Path, release: str, output: str) -> None:
     """Preview an upgrade from OLD to NEW values: which groups restart, scale or stay."""
+    files = [(path, load(path)) for path in (old, new)]
     with ExitStack() as running:
-        renderings = []
-        for path in (old, new):
-            values = load(path)
-            renderings.append(running.enter_context(start_render(values, release=release)))
+        # Both renders start before either check, so Helm runs them side by side meanwhile.
+        renderings = [
+            running.enter_context(start_render(values, release=release)) for _, values in files
+        ]
+        for path, values in files:
             problems = check(values, release)
             if problems:
                 _refuse([f"{path}: {line}" for line in problems])
