@@ -23,7 +23,10 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: tools venv engine ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/
+# The Go builds take the CPU and the engine venv mostly waits on downloads and disk, so the two
+# run side by side (the engine's venv first, as it needs .venv's Python).
+setup: ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/
+	$(MAKE) --no-print-directory -j2 --output-sync=line tools engine
 
 .PHONY: tools
 tools: ## Build Helm 4 and 3, helm-unittest, helm-docs, the OCI registry, Prometheus and promtool, and the cluster's binaries; copy the CRDs (cached)
