@@ -23,7 +23,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: tools venv engine ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/
+setup: tools venv engine browser ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/, Chromium for the UI tests
 
 .PHONY: tools
 tools: ## Build Helm 4 and 3, helm-unittest, helm-docs, the OCI registry, Prometheus and promtool, and the cluster's binaries; copy the CRDs (cached)
@@ -43,6 +43,10 @@ $(VENV)/.installed: pyproject.toml VERSION
 .PHONY: engine
 engine: venv ## Install vLLM's CPU build into .engine/venv and generate the test model (cached)
 	bash ci/setup-engine.sh
+
+.PHONY: browser
+browser: ## Install Debian's chromium and chromium-driver (pinned) for the browser tests of `corral ui` (apt-get; skipped when installed)
+	bash ci/setup-browser.sh
 
 .PHONY: test
 test: lint unittest golden-check docs-check kube-validate python-lint pytest ## Everything CI runs

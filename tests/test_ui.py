@@ -19,6 +19,7 @@ from corral.groups import enabled
 from corral.ui.app import create_app
 from corral.ui.catalog import load_catalog
 from corral.ui.form import Form, Workbench, slot
+from readme import shell
 
 CATALOG = ROOT / "tests" / "fixtures" / "ui-catalog.yaml"
 QWEN = "Qwen3 30B-A3B FP8"
@@ -267,9 +268,11 @@ def test_catalog_mistakes_name_the_entry_and_key(tmp_path: Path) -> None:
     assert Form.from_json({"extra_args": [" a ", " "]}).extra_args == ["a"]
 
 
-def test_the_command_says_where_it_listens_and_serves_loopback_only() -> None:
+def test_the_readme_start_says_where_it_listens_and_serves_loopback_only() -> None:
+    start = shell("make setup  # then, from the checkout (or wherever the wheel is installed):")
     ui = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "corral"), "ui", "--catalog", str(CATALOG), "--port", "0"],
+        [*start.splitlines()[-1].split(), "--port", "0"],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

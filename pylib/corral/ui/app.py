@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from corral.errors import CorralError
 from corral.ui.form import Form, Workbench, engine_flags
@@ -34,9 +34,16 @@ def create_app(bench: Workbench) -> Flask:
     return app
 
 
+class _Quiet(WSGIRequestHandler):
+    """Logs errors, not every request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Say nothing for a request that went well."""
+
+
 def serve(bench: Workbench, host: str, port: int, started: Callable[[str], Any]) -> None:
     """Serve until interrupted; `started` gets the URL once the socket is bound."""
-    server = make_server(host, port, create_app(bench), threaded=True)
+    server = make_server(host, port, create_app(bench), threaded=True, request_handler=_Quiet)
     started(f"http://{host}:{server.server_port}/")
     try:
         server.serve_forever()

@@ -130,13 +130,13 @@ function verdict(result) {
   } else if (!chosen) {
     el.textContent = "Pick a GPU profile for a verdict.";
   } else if (!chosen.fits) {
-    el.textContent = `Does not fit ${chosen.gpus} × ${chosen.profile}: ${chosen.reason}`;
+    el.textContent = `Does not fit ${chosen.gpus} x ${chosen.profile}: ${chosen.reason}`;
     el.classList.add("bad");
   } else {
     const short = chosen.holds < chosen.concurrency
       ? `, but holds only ${chosen.holds} of the ${chosen.concurrency} sequences pictured`
       : `; room for ${chosen.holds} sequences of ${chosen.context} tokens`;
-    el.textContent = `Fits ${chosen.gpus} × ${chosen.profile}${short}.`;
+    el.textContent = `Fits ${chosen.gpus} x ${chosen.profile}${short}.`;
     el.classList.add(chosen.holds < chosen.concurrency ? "warn" : "ok");
   }
 }
@@ -153,27 +153,31 @@ function bars(profiles) {
   const box = $("#bars");
   box.replaceChildren();
   if (!profiles.length) return;
-  const width = 460, left = 150, row = 26;
-  const scale = Math.max(...profiles.map((p) => Math.max(p.memory, p.memory - p.headroom)));
+  const width = 300, left = 112, row = 24;
+  const scale = Math.max(...profiles.map((p) => Math.max(p.memory, p.weights + p.kv + p.overhead)));
+  const px = (bytes) => (Math.max(bytes, 0) / scale) * width;
   const chart = svg("svg", {
-    viewBox: `0 0 ${left + width + 110} ${row * profiles.length + 4}`,
+    viewBox: `0 0 ${left + width + 128} ${row * profiles.length + 4}`,
     role: "img", "aria-label": "GPU memory per profile",
   });
   profiles.forEach((p, i) => {
     const y = i * row + 4;
     const g = svg("g", { class: `profile${p.chosen ? " chosen" : ""}`, "data-profile": p.profile });
-    g.append(svg("text", { x: 0, y: y + 15, class: "name" }, `${p.gpus} × ${p.profile}`));
+    g.append(svg("text", { x: 0, y: y + 15, class: "name" }, `${p.gpus} x ${p.profile}`));
+    const usable = left + px(p.memory - p.reserved);
+    const end = left + px(p.memory);
+    g.append(svg("rect", { x: usable, y, width: end - usable, height: row - 8, class: "reserved" }));
     let x = left;
-    for (const part of ["weights", "kv", "overhead", "reserved"]) {
-      const w = (Math.max(p[part], 0) / scale) * width;
-      const rect = svg("rect", { x, y, width: w, height: row - 8, class: part });
+    for (const part of ["weights", "kv", "overhead"]) {
+      const rect = svg("rect", { x, y, width: px(p[part]), height: row - 8, class: part });
       rect.append(svg("title", {}, `${part}: ${(p[part] / GiB).toFixed(1)} GiB`));
       g.append(rect);
-      x += w;
+      x += px(p[part]);
     }
-    const end = left + (p.memory / scale) * width;
-    if (p.headroom < 0) {
-      g.append(svg("rect", { x: end, y: y + 4, width: Math.max(x - end, 1), height: row - 16, class: "over" }));
+    if (x > usable) {
+      const over = svg("rect", { x: usable, y: y + 4, width: x - usable, height: row - 16, class: "over" });
+      over.append(svg("title", {}, `over by ${(-p.headroom / GiB).toFixed(1)} GiB`));
+      g.append(over);
     }
     g.append(svg("line", { x1: end, x2: end, y1: y - 2, y2: y + row - 6, class: "edge" }));
     const short = p.holds < p.concurrency;
@@ -258,7 +262,9 @@ async function upload() {
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const el of document.querySelectorAll("input, select, textarea")) {
-    if (!["flag-lookup", "f-upload", "f-catalog"].includes(el.id)) el.addEventListener("input", schedule);
+    if (["flag-lookup", "f-upload", "f-catalog"].includes(el.id)) continue;
+    el.addEventListener("input", schedule);
+    el.addEventListener("change", schedule);
   }
   $("#f-catalog").addEventListener("change", pickModel);
   $("#f-upload").addEventListener("change", upload);
