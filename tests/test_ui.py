@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -308,4 +309,32 @@ def test_a_bad_catalog_is_one_line_before_serving() -> None:
         2,
         "",
         f"corral: error: {QWEN_CONFIG}: models: a list of models is required\n",
+    )
+
+
+def test_a_taken_port_or_a_bad_values_file_is_one_line(tmp_path: Path) -> None:
+    corral_bin = str(ROOT / ".venv" / "bin" / "corral")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [corral_bin, "ui", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"corral: error: --port {port}: cannot listen on 127.0.0.1: Address already in use\n",
+    )
+    bad = tmp_path / "current.yaml"
+    bad.write_text("[1]\n")
+    done = subprocess.run(
+        [corral_bin, "ui", str(bad)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"corral: error: {bad}: a values file must hold a map, not list\n",
     )

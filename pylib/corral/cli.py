@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
+import os
 import sys
 from contextlib import ExitStack
 from importlib import metadata
@@ -403,6 +405,13 @@ def run_command(values: tuple[Path, ...], group: str | None, **kw: Any) -> None:
     run.main(merged, group, echo=click.echo, **kw)
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 @cli.command("ui")
 @click.argument("values", nargs=-1, type=FILES)
 @click.option(
@@ -426,9 +435,7 @@ def ui_command(
     bench = Workbench(values, load_catalog(catalog) if catalog else [])
 
     def started(url: str) -> None:
-        scope = (
-            "this machine only" if host.startswith("127.") else f"every host that reaches {host}"
-        )
+        scope = "this machine only" if _loopback(host) else f"every host that reaches {host}"
         click.echo(f"corral ui: serving {url} (bound to {host}: {scope}); Ctrl-C stops it")
         if open_browser:
             webbrowser.open(url)
@@ -436,7 +443,8 @@ def ui_command(
     try:
         serve(bench, host, port, started)
     except OSError as err:
-        raise ValuesError(f"--port {port}: cannot listen on {host}: {err.strerror}") from None
+        why = os.strerror(err.errno) if err.errno else str(err)
+        raise ValuesError(f"--port {port}: cannot listen on {host}: {why}") from None
     except KeyboardInterrupt:
         pass
 

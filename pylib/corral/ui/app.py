@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -43,8 +44,18 @@ class _Quiet(WSGIRequestHandler):
 
 def serve(bench: Workbench, host: str, port: int, started: Callable[[str], Any]) -> None:
     """Serve until interrupted; `started` gets the URL once the socket is bound."""
-    server = make_server(host, port, create_app(bench), threaded=True, request_handler=_Quiet)
-    started(f"http://{host}:{server.server_port}/")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.create_server((host, port), family=family) as bound:  # OSError here, not exit()
+        port = bound.getsockname()[1]
+        server = make_server(
+            host,
+            port,
+            create_app(bench),
+            threaded=True,
+            request_handler=_Quiet,
+            fd=bound.fileno(),
+        )
+    started(f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{port}/")
     try:
         server.serve_forever()
     finally:
