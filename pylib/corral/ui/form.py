@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -173,9 +174,11 @@ class Workbench:
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         label = group_name(entry.name if entry else str(config.get("_name_or_path") or "model"))
         path = Path(self._configs.name) / digest / label / "config.json"
-        if not path.exists():
+        if not path.exists():  # written whole, then renamed: requests run in threads
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+            partial = path.with_name(f".{threading.get_ident()}.json")
+            partial.write_text(text)
+            partial.replace(path)
         return path
 
     def evaluate(self, form: Form) -> dict[str, Any]:
