@@ -25,8 +25,8 @@ help: ## List the targets
 .PHONY: setup
 # The Go builds take the CPU and the engine venv mostly waits on downloads and disk, so the two
 # run side by side (the engine's venv first, as it needs .venv's Python).
-setup: ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/
-	$(MAKE) --no-print-directory -j2 --output-sync=line tools engine
+setup: ## Install every pinned tool into .tools/, the Python venv into .venv/, the engine tier into .engine/, Chromium for the UI tests
+	$(MAKE) --no-print-directory -j2 --output-sync=line tools engine browser
 
 .PHONY: tools
 tools: ## Build Helm 4 and 3, helm-unittest, helm-docs, the OCI registry, Prometheus and promtool, and the cluster's binaries; copy the CRDs (cached)
@@ -46,6 +46,10 @@ $(VENV)/.installed: pyproject.toml VERSION
 .PHONY: engine
 engine: venv ## Install vLLM's CPU build into .engine/venv and generate the test model (cached)
 	bash ci/setup-engine.sh
+
+.PHONY: browser
+browser: ## Install Debian's chromium and chromium-driver (pinned) for the browser tests of `corral ui` (apt-get; skipped when installed)
+	bash ci/setup-browser.sh
 
 .PHONY: test
 test: lint unittest golden-check docs-check kube-validate python-lint pytest ## Everything CI runs

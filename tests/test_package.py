@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -120,6 +121,42 @@ def test_the_installed_wheel_works_outside_the_checkout(venv: Path, tmp_path: Pa
         "corral: error: --validate: no schema for monitoring.coreos.com/v1 PodMonitor; custom "
         "resources are checked against the CRDs `make setup` puts in a checkout's .tools/crds\n",
     )
+
+
+def test_the_installed_wheel_serves_the_ui_from_its_own_files(venv: Path, tmp_path: Path) -> None:
+    ui = subprocess.Popen(
+        [str(venv / "bin" / "corral"), "ui", "--port", "0"],
+        cwd=tmp_path,
+        env={"PATH": f"{venv / 'bin'}:{TOOLS}:{BASE_PATH}", "HOME": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert ui.stdout is not None
+        url = ui.stdout.readline().split()[3]
+        site = next((venv / "lib").glob("python3.*")) / "site-packages" / "corral" / "ui"
+        for path, source in (
+            ("", None),
+            ("static/ui.js", "static/ui.js"),
+            ("static/ui.css", "static/ui.css"),
+        ):
+            with urllib.request.urlopen(url + path, timeout=10) as answer:
+                body = answer.read().decode()
+            if source:
+                assert body == (site / source).read_text()
+            else:
+                assert "Corral: compose a model group" in body
+        request = urllib.request.Request(
+            url + "api/evaluate",
+            data=json.dumps({"model": "hf://o/small", "gpu_type": "h100-80gb"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert json.loads(answer.read())["problems"] == []
+    finally:
+        ui.terminate()
+        ui.wait(timeout=10)
 
 
 def test_without_helm_each_command_that_needs_it_says_so_in_one_line(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
+import os
 import sys
 from contextlib import ExitStack
 from importlib import metadata
@@ -403,6 +405,50 @@ def run_command(values: tuple[Path, ...], group: str | None, **kw: Any) -> None:
     if problems:
         _refuse(problems)
     run.main(merged, group, echo=click.echo, **kw)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@cli.command("ui")
+@click.argument("values", nargs=-1, type=FILES)
+@click.option(
+    "--catalog",
+    type=FILES,
+    help="Models to offer: a YAML list of name, source, revision, config and notes.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
+def ui_command(
+    values: tuple[Path, ...], catalog: Path | None, host: str, port: int, open_browser: bool
+) -> None:
+    """Compose a model group in the browser, over current VALUES (shown as a diff) if given."""
+    import webbrowser
+
+    from corral.ui.app import serve
+    from corral.ui.catalog import load_catalog
+    from corral.ui.form import Workbench
+
+    bench = Workbench(values, load_catalog(catalog) if catalog else [])
+
+    def started(url: str) -> None:
+        scope = "this machine only" if _loopback(host) else f"every host that reaches {host}"
+        click.echo(f"corral ui: serving {url} (bound to {host}: {scope}); Ctrl-C stops it")
+        if open_browser:
+            webbrowser.open(url)
+
+    try:
+        serve(bench, host, port, started)
+    except OSError as err:
+        why = os.strerror(err.errno) if err.errno else str(err)
+        raise ValuesError(f"--port {port}: cannot listen on {host}: {why}") from None
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.command("test")

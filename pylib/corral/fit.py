@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from corral import size
 from corral.groups import Group
@@ -38,26 +39,36 @@ def local_config(group: Group, caches: Iterable[Path]) -> Path | None:
     return None
 
 
+def reason(model: size.Model, values: Mapping[str, Any], profile: Mapping[str, Any]) -> str | None:
+    """Why a group's GPUs (values after defaults) of this profile cannot serve the model.
+
+    None when they can, or when the profile or the group gives nothing to size against.
+    """
+    gpus = values["gpus"]
+    if not profile.get("memoryMiB") or not gpus["count"]:
+        return None
+    settings = values["settings"]
+    return size.needed_gpus(
+        model,
+        int(profile["memoryMiB"]),
+        float(settings.get("gpuMemoryFraction") or size.DEFAULT_FRACTION),
+        int(settings.get("maxContextLength") or model.max_context),
+        settings.get("quantization"),
+        int(gpus["count"]),
+    )
+
+
 def problems(groups: Iterable[Group], configs: Mapping[str, Path]) -> list[str]:
     """One line per group whose model (from `configs` or the local cache) cannot fit its GPUs."""
     found = []
     caches = [cache for cache in hf_cache_dirs() if cache.is_dir()]
     for group in groups:
         path = configs.get(group.name) or local_config(group, caches)
-        gpus = group.values["gpus"]
-        profile = group.profiles.get(gpus.get("type") or "")
-        if path is None or not profile or not profile.get("memoryMiB") or not gpus["count"]:
+        profile = group.profiles.get(group.values["gpus"].get("type") or "")
+        if path is None or not profile:
             continue
-        settings = group.values["settings"]
         model = size.load_model(path)
-        reason = size.needed_gpus(
-            model,
-            int(profile["memoryMiB"]),
-            float(settings.get("gpuMemoryFraction") or size.DEFAULT_FRACTION),
-            int(settings.get("maxContextLength") or model.max_context),
-            settings.get("quantization"),
-            int(gpus["count"]),
-        )
-        if reason:
-            found.append(f"{group.path}.gpus: {model.name}: {reason}")
+        why = reason(model, group.values, profile)
+        if why:
+            found.append(f"{group.path}.gpus: {model.name}: {why}")
     return found

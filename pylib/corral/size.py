@@ -300,6 +300,44 @@ def fit(
     return Fit(profile, memory_mib, None, 0, 0)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """One GPU's memory at a tensor-parallel size, by what takes it (bytes)."""
+
+    memory: int  # the device's
+    reserved: int  # outside the engine's memory fraction
+    overhead: int  # activations, CUDA graphs, the runtime
+    weights: int  # this rank's share
+    kv: int  # this rank's share of the KV cache of the wanted sequences
+
+    @property
+    def headroom(self) -> int:
+        """What is left (negative: by how much it overflows)."""
+        return self.memory - self.reserved - self.overhead - self.weights - self.kv
+
+
+def usage(
+    m: Model,
+    memory_mib: int,
+    *,
+    fraction: float,
+    context: int,
+    concurrency: int,
+    quantization: str | None = None,
+    tp: int = 1,
+) -> Usage:
+    """What `concurrency` sequences of `context` tokens take of each GPU at tensor parallel `tp`."""
+    memory = memory_mib * MiB
+    shards = 1 if m.mla else min(tp, m.kv_heads)
+    return Usage(
+        memory,
+        int(memory * (1 - fraction)),
+        OVERHEAD_BYTES,
+        weight_bytes(m, quantization) // tp,
+        concurrency * sequence_kv_bytes(m, context) // shards,
+    )
+
+
 def needed_gpus(
     m: Model, memory_mib: int, fraction: float, context: int, quantization: str | None, gpus: int
 ) -> str | None:
