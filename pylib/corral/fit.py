@@ -57,6 +57,7 @@ def problems(groups: Iterable[Group], configs: Mapping[str, Path]) -> list[str]:
             int(settings.get("maxContextLength") or model.max_context),
             settings.get("quantization"),
             int(gpus["count"]),
+            size.max_devices(profile),
         )
         if reason:
             found.append(f"{group.path}.gpus: {model.name}: {reason}")
