@@ -225,8 +225,9 @@ def test_size_prints_the_table_and_json() -> None:
     bad = corral("size", "tests/fixtures/configs/llama-3.1-8b", "--gpu", "tpu")
     assert (bad.returncode, bad.stderr.splitlines()[0]) == (
         2,
-        "corral: error: --gpu: unknown profile tpu; use one of: a100-40gb, a100-80gb, "
-        "b200-192gb, cpu, h100-80gb, h200-141gb, l4-24gb, l40s-48gb",
+        "corral: error: --gpu: unknown profile tpu; use one of: a100-40gb, a100-40gb-mig, "
+        "a100-80gb, a10g-24gb, b200-192gb, cpu, h100-10gb-mig, h100-20gb-mig, h100-40gb-mig, "
+        "h100-80gb, h100-nvl-94gb, h200-141gb, l4-24gb, l40s-48gb, none, t4-16gb",
     )
 
 

@@ -92,7 +92,7 @@ def test_wait_shows_progress_and_a_timeout_is_one_line(namespace: str, tmp_path:
     progress = [line for line in lines if line.startswith("  ")]
     assert progress, done.stderr
     assert progress[-1].startswith("  1/2 pods ready; llm-corral-huge-")  # the gateway is ready
-    assert "unschedulable: 0/10 nodes are available" in progress[-1]
+    assert "unschedulable: 0/12 nodes are available" in progress[-1]
     assert "Insufficient nvidia.com/gpu" in progress[-1]
     assert lines[-1].startswith("corral: error: helm: ")
     assert "Traceback" not in done.stderr

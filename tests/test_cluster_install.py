@@ -138,3 +138,28 @@ def test_gateway_may_read_pods_in_its_namespace_and_nothing_more(namespace: str)
     assert can("list", "services", "-n", namespace) == "no"
     gateway = get("deployment", "llm-corral-gateway", "-n", namespace)
     assert gateway["status"]["readyReplicas"] == 1
+
+
+@pytest.mark.parametrize(
+    ("sets", "node", "resource"),
+    [
+        (["modelGroups.m.gpus.type=h100-40gb-mig"], "gpu-h100-mig-0", "nvidia.com/mig-3g.40gb"),
+        (
+            ["migStrategy=single", "modelGroups.m.gpus.type=a100-40gb-mig"],
+            "gpu-a100-mig-0",
+            "nvidia.com/gpu",
+        ),
+        (["modelGroups.m.gpus.type=cpu"], "cpu-0", ""),
+    ],
+    ids=["mig-mixed", "mig-single", "cpu"],
+)
+def test_mig_slices_and_cpu_groups_land_on_their_nodes(
+    sets: list[str], node: str, resource: str, namespace: str
+) -> None:
+    args = [f"--set={s}" for s in ["modelGroups.m.model=hf://o/m", *sets]]
+    release("install", namespace, *args, "--wait", "--timeout", "2m")
+    (pod,) = pods(namespace)
+    assert ready(pod)
+    assert pod["spec"]["nodeName"] == node
+    limits = pod["spec"]["containers"][0].get("resources", {}).get("limits", {})
+    assert limits == ({resource: "1"} if resource else {})

@@ -179,6 +179,18 @@ def test_adding_to_a_file_keeps_its_comments_and_says_why(tmp_path: Path) -> Non
             "(h200-141gb fits at tensor parallel 2)",
         ),
         (
+            ["--config", "llama-3.1-8b", "--gpu", "h100-20gb-mig", "--gpus", "2"],
+            "--gpus 2: h100-20gb-mig is a MIG slice, one device per engine (a CUDA process can use "
+            "one MIG device only); use --gpus 1 or a whole-GPU --gpu",
+        ),
+        (
+            ["--config", "llama-3.1-8b", "--gpu", "h100-10gb-mig"],
+            "--gpu h100-10gb-mig: llama-3.1-8b does not fit at tensor parallel 1: 15.0 GiB of "
+            "weights and 16 sequences of 8192 tokens exceed 6.8 GiB usable per GPU (memory "
+            "fraction 0.9); lower --concurrency or --max-context, add --quantization, or pick a "
+            "larger --gpu (t4-16gb fits at tensor parallel 4)",
+        ),
+        (
             ["--config", "llama-3.1-8b", "--gpu", "h100-80gb", "--gpus", "3"],
             "--gpus 3: tensor parallel 3 does not divide llama-3.1-8b's 32 attention heads",
         ),
@@ -192,8 +204,9 @@ def test_adding_to_a_file_keeps_its_comments_and_says_why(tmp_path: Path) -> Non
         ),
         (
             ["--config", "llama-3.1-8b", "--gpu", "h100"],
-            "--gpu: unknown profile h100; use one of: a100-40gb, a100-80gb, b200-192gb, cpu, "
-            "h100-80gb, h200-141gb, l4-24gb, l40s-48gb",
+            "--gpu: unknown profile h100; use one of: a100-40gb, a100-40gb-mig, a100-80gb, "
+            "a10g-24gb, b200-192gb, cpu, h100-10gb-mig, h100-20gb-mig, h100-40gb-mig, h100-80gb, "
+            "h100-nvl-94gb, h200-141gb, l4-24gb, l40s-48gb, none, t4-16gb",
         ),
         (["--config", "llama-3.1-8b"], "--config needs --gpu, the profile to size for"),
         (
@@ -204,6 +217,8 @@ def test_adding_to_a_file_keeps_its_comments_and_says_why(tmp_path: Path) -> Non
     ids=[
         "too-big",
         "too-few-gpus",
+        "mig-gpus",
+        "mig-too-small",
         "heads",
         "context",
         "cpu",

@@ -15,6 +15,18 @@ from corral.check import check, check_files
 from corral.values import load, merge
 
 CUSTOM = {"engine": "custom", "image": {"repository": "r", "tag": "1"}, "command": ["s"]}
+# Token-shaped test strings, built here so no realistic token sits in the source.
+HF = "hf_" + "0" * 34
+SK = "sk-" + "a" * 40
+GHP = "ghp_" + "b" * 36
+AKIA = "AKIA" + "C" * 16
+
+
+def group(**keys: Any) -> dict[str, Any]:
+    """Values with one vLLM group `a` and these keys on it."""
+    return {"modelGroups": {"a": {"model": "hf://o/a", **keys}}}
+
+
 RULES: dict[str, tuple[dict[str, Any], str]] = {
     "duplicate-alias": (
         {
@@ -268,6 +280,73 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         {"gateway": {"kind": "gatewayAPI"}, "modelGroups": {"a": {"model": "hf://o/a"}}},
         "gateway.gatewayAPI.parentRefs: gateway.kind gatewayAPI needs the Gateway",
     ),
+    "gpu-limit-in-resources": (
+        group(resources={"limits": {"nvidia.com/gpu": 2, "cpu": 4}}),
+        'modelGroups.a.resources.limits: "nvidia.com/gpu" is set by the chart from gpus.count',
+    ),
+    "mig-request-in-resources": (
+        group(resources={"requests": {"nvidia.com/mig-3g.40gb": 1}}),
+        'modelGroups.a.resources.requests: "nvidia.com/mig-3g.40gb" is set by the chart',
+    ),
+    "profile-resource-in-resources": (
+        {
+            "gpuProfiles": {
+                "mi300x": {"product": "", "resourceName": "amd.com/gpu", "memoryMiB": 196608}
+            },
+            **group(gpus={"type": "mi300x"}, resources={"limits": {"amd.com/gpu": 1}}),
+        },
+        'modelGroups.a.resources.limits: "amd.com/gpu" is set by the chart',
+    ),
+    "gpu-profile-zero-gpus": (
+        group(gpus={"count": 0, "type": "h100-80gb"}),
+        'modelGroups.a.gpus.count: 0 GPUs with GPU profile "h100-80gb"; set gpus.count to 1',
+    ),
+    "mig-profile-zero-gpus": (
+        group(gpus={"count": 0, "type": "h100-40gb-mig"}),
+        'modelGroups.a.gpus.count: 0 GPUs with GPU profile "h100-40gb-mig"',
+    ),
+    "mig-slices-many": (
+        group(gpus={"count": 2, "type": "h100-40gb-mig"}, parallelism={"tensor": 2}),
+        'modelGroups.a.gpus.count: 2 slices of MIG profile "h100-40gb-mig"; a CUDA process',
+    ),
+    "env-credential-name": (
+        group(env=[{"name": "X", "value": "1"}, {"name": "HF_TOKEN", "value": "abc"}]),
+        "modelGroups.a.env[1].value: HF_TOKEN is a credential written literally; put it in a "
+        "Secret and use valueFrom.secretKeyRef",
+    ),
+    "env-password-name": (
+        group(env=[{"name": "db_password", "value": "pw"}]),
+        "modelGroups.a.env[0].value: db_password is a credential written literally",
+    ),
+    "env-token-shape": (
+        group(env=[{"name": "EXTRA", "value": HF}]),
+        "modelGroups.a.env[0].value: looks like a Hugging Face token written literally",
+    ),
+    "env-aws-shape": (
+        group(env=[{"name": "AWS_ACCESS_KEY_ID", "value": AKIA}]),
+        "modelGroups.a.env[0].value: looks like an AWS access key id written literally",
+    ),
+    "arg-credential-flag": (
+        group(extraArgs=["--api-key=letmein"]),
+        "modelGroups.a.extraArgs[0]: --api-key takes a credential, written here literally; put "
+        "it in a Secret, add it to env with valueFrom.secretKeyRef and pass $(NAME) here",
+    ),
+    "arg-credential-flag-word": (
+        group(extraArgs=["--enforce-eager", "--hf-token", "letmein"]),
+        "modelGroups.a.extraArgs[2]: --hf-token takes a credential, written here literally",
+    ),
+    "arg-openai-shape": (
+        group(extraArgs=[f"--upstream-header=Authorization: Bearer {SK}"]),
+        "modelGroups.a.extraArgs[0]: looks like an OpenAI-style API key written literally",
+    ),
+    "arg-github-shape": (
+        group(extraArgs=["--hf-overrides", f'{{"token": "{GHP}"}}']),
+        "modelGroups.a.extraArgs[1]: looks like a GitHub token written literally",
+    ),
+    "gateway-arg-credential": (
+        {"gateway": {"extraArgs": ["--api-key", "letmein"]}},
+        "gateway.extraArgs[1]: --api-key takes a credential, written here literally",
+    ),
     "token-twice": (
         {"huggingface": {"token": {"existingSecret": "s", "value": "v"}}},
         "huggingface.token: both existingSecret and value are set; keep one",
@@ -313,6 +392,38 @@ SCHEMA: dict[str, tuple[dict[str, Any], str, str]] = {
 }
 
 
+# Values near those rules that both accept: secret references, GPU-free resources, CPU groups,
+# names that only end like a credential's and one MIG slice.
+ACCEPTED: dict[str, dict[str, Any]] = {
+    "references": group(
+        env=[
+            {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            {"name": "API_KEY", "value": "$(HF_TOKEN)"},
+            {"name": "CACHE_KEY", "value": ""},
+        ],
+        extraArgs=[
+            "--api-key=$(API_KEY)",
+            "--hf-token",
+            "$(HF_TOKEN)",
+            "--hf-token",
+            "--enforce-eager",
+        ],
+    ),
+    "look-alikes": group(
+        env=[{"name": "TOKENIZERS_PARALLELISM", "value": "false"}],
+        extraArgs=[
+            "--max-num-batched-tokens=8192",
+            "--tokenizer=/models/risk-assessment-tokenizer-v2",
+        ],
+    ),
+    "cpu-resources": group(
+        gpus={"count": 0, "type": "cpu"}, resources={"limits": {"cpu": 8, "memory": "32Gi"}}
+    ),
+    "none-profile": group(gpus={"type": "none"}),
+    "one-mig-slice": group(gpus={"count": 1, "type": "h100-40gb-mig"}),
+}
+
+
 def helm_template(values: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "values.yaml"
     path.write_text(yaml.safe_dump(values))
@@ -348,3 +459,10 @@ def test_examples_pass_both(example: Path) -> None:
 @pytest.mark.parametrize("overlay", sorted((ROOT / "values").glob("*.yaml")), ids=lambda p: p.stem)
 def test_overlays_pass_check(overlay: Path) -> None:
     assert check(merge(load(ROOT / "examples" / "multi-engine.yaml"), load(overlay))) == []
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_accepted_by_both(case: str, tmp_path: Path) -> None:
+    done = helm_template(ACCEPTED[case], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert check(ACCEPTED[case]) == []

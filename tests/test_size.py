@@ -152,3 +152,45 @@ def test_report_and_the_fit_check_name_the_numbers(tmp_path: Path) -> None:
         }
     }
     assert check(fits, configs=configs) == []
+
+
+def test_a_mig_slice_is_sized_by_its_memory_at_tensor_parallel_one() -> None:
+    eight = model("llama-3.1-8b")
+    report = size.report(
+        eight,
+        fraction=0.9,
+        context=8192,
+        quantization=None,
+        profiles=("h100-40gb-mig", "h100-20gb-mig"),
+    )
+    fits = {f["profile"]: f for f in report["fits"]}
+    # 40448 MiB * 0.9 - 2 GiB - 16_060_522_496 B of bf16 weights, at 131_072 B a token.
+    budget = 40448 * 1024**2 * 0.9 - 2 * GiB - size.weight_bytes(eight)
+    assert fits["h100-40gb-mig"]["memory_mib"] == 40448
+    assert fits["h100-40gb-mig"]["tensor_parallel"] == 1
+    assert fits["h100-40gb-mig"]["kv_tokens"] == int(budget // 131_072)
+    # 20096 MiB leaves 756_958_822 B, less than one 8192-token sequence (1_073_741_824 B). Two
+    # whole GPUs of that size would hold it at tensor parallel 2; a slice is one device.
+    assert fits["h100-20gb-mig"]["tensor_parallel"] is None
+    whole = size.fit(eight, "whole", 20096, fraction=0.9, context=8192)
+    assert whole.tensor_parallel == 2
+
+
+def test_the_fit_check_sizes_a_mig_slice_as_one_device() -> None:
+    configs = {"llama": CONFIGS / "llama-3.1-8b"}
+
+    def on(profile: str) -> list[str]:
+        group = {
+            "model": "hf://meta-llama/Llama-3.1-8B",
+            "gpus": {"count": 1, "type": profile},
+            "settings": {"maxContextLength": 8192},
+        }
+        return check({"modelGroups": {"llama": group}}, configs=configs)
+
+    assert on("h100-40gb-mig") == []
+    (line,) = on("h100-20gb-mig")
+    assert line.startswith(
+        "modelGroups.llama.gpus: llama-3.1-8b: 15.0 GiB of weights plus the KV cache of one "
+        "8192-token sequence do not fit 1 GPU(s) of 20096 MiB at memory fraction 0.9"
+    ), line
+    assert line.endswith("no tensor-parallel size up to 1 fits"), line

@@ -13,11 +13,25 @@ Usage: {{ range $name := include "corral.groups.names" $ | splitList "\n" | comp
 {{- end -}}
 
 {{/*
-corral.groups.profiles: every GPU profile, presets/gpus.yaml with the gpuProfiles value over it.
+corral.groups.profiles: every GPU profile, presets/gpus.yaml with the gpuProfiles value over it. A
+MIG profile (`mig` set) gets the resource and product label of the cluster's migStrategy: mixed
+requests nvidia.com/mig-<mig> on nodes of its product, single requests nvidia.com/gpu on nodes
+labelled <product>-MIG-<mig> (a resourceName of its own wins).
 Usage: {{ $profiles := include "corral.groups.profiles" $ | fromYaml }}
 */}}
 {{- define "corral.groups.profiles" -}}
-{{- toYaml (mustMergeOverwrite (.Files.Get "presets/gpus.yaml" | fromYaml) (deepCopy .Values.gpuProfiles)) -}}
+{{- $profiles := mustMergeOverwrite (.Files.Get "presets/gpus.yaml" | fromYaml) (deepCopy .Values.gpuProfiles) -}}
+{{- range $name, $p := $profiles -}}
+{{- with $p.mig -}}
+{{- if eq $.Values.migStrategy "single" -}}
+{{- $_ := set $p "resourceName" ($p.resourceName | default "nvidia.com/gpu") -}}
+{{- with $p.product }}{{ $_ := set $p "product" (printf "%s-MIG-%s" . $p.mig) }}{{ end -}}
+{{- else -}}
+{{- $_ := set $p "resourceName" ($p.resourceName | default (printf "nvidia.com/mig-%s" .)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $profiles -}}
 {{- end -}}
 
 {{/*

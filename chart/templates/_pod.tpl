@@ -43,9 +43,8 @@ metadata:
 spec:
   {{- include "corral.pod.serviceAccount" $g | nindent 2 }}
   automountServiceAccountToken: {{ $v.automountServiceAccountToken }}
-  {{- with $v.imagePullSecrets }}
-  imagePullSecrets:
-    {{- toYaml . | nindent 4 }}
+  {{- with include "corral.images.pullSecrets" (dict "ctx" $ctx "extra" $v.imagePullSecrets) }}
+  {{- . | nindent 2 }}
   {{- end }}
   {{- with $v.priorityClassName }}
   priorityClassName: {{ . }}
@@ -84,7 +83,7 @@ spec:
   {{- end }}
   containers:
     - name: engine
-      image: {{ printf "%s:%s" $p.image.repository $p.image.tag | quote }}
+      image: {{ include "corral.images.ref" (dict "ctx" $ctx "repository" $p.image.repository "tag" $p.image.tag) | quote }}
       imagePullPolicy: {{ $p.image.pullPolicy }}
       {{- $mn := $p.multiNode | default dict }}
       {{- if and (eq $role "worker") $mn.workerCommand }}
@@ -162,7 +161,7 @@ Usage: {{ include "corral.pod.download" (dict "ctx" $ "group" $g) }}
 {{- with $v.revision }}{{ $cmd = concat $cmd (list "--revision" (toString .)) }}{{ end -}}
 {{- $cmd = concat $cmd (list "--local-dir" $g.model.ref) -}}
 - name: download
-  image: {{ printf "%s:%s" ($img.repository | default $g.preset.image.repository) (toString ($img.tag | default $g.preset.image.tag)) | quote }}
+  image: {{ include "corral.images.ref" (dict "ctx" .ctx "repository" ($img.repository | default $g.preset.image.repository) "tag" ($img.tag | default $g.preset.image.tag)) | quote }}
   imagePullPolicy: {{ $g.preset.image.pullPolicy }}
   command:
     {{- toYaml $cmd | nindent 4 }}

@@ -63,3 +63,10 @@ def gpu_profiles() -> dict[str, dict[str, Any]]:
     """The chart's GPU profiles (chart/presets/gpus.yaml)."""
     data: dict[str, dict[str, Any]] = _yaml.load(_read("presets", "gpus.yaml"))
     return data
+
+
+@cache
+def credential_patterns() -> dict[str, Any]:
+    """What a literal credential looks like (chart/presets/credentials.yaml)."""
+    data: dict[str, Any] = _yaml.load(_read("presets", "credentials.yaml"))
+    return data

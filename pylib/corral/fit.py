@@ -55,6 +55,7 @@ def reason(model: size.Model, values: Mapping[str, Any], profile: Mapping[str, A
         int(settings.get("maxContextLength") or model.max_context),
         settings.get("quantization"),
         int(gpus["count"]),
+        size.max_devices(profile),
     )
 
 

@@ -64,8 +64,28 @@ class Group:
 
 
 def profiles(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The chart's GPU profiles with the gpuProfiles value over them."""
-    return overlay(chart.gpu_profiles(), values.get("gpuProfiles") or {})
+    """The chart's GPU profiles with the gpuProfiles value over them.
+
+    MIG slices are resolved for the migStrategy value, as corral.groups.profiles does.
+    """
+    known = overlay(chart.gpu_profiles(), values.get("gpuProfiles") or {})
+    strategy = values.get("migStrategy", "mixed")
+    return {name: _mig(profile, strategy) for name, profile in known.items()}
+
+
+def _mig(profile: dict[str, Any], strategy: str) -> dict[str, Any]:
+    """A MIG profile's resource and product label under the strategy; others as they are."""
+    slice_ = profile.get("mig")
+    if not slice_:
+        return profile
+    if strategy == "single":
+        product = profile.get("product")
+        return {
+            **profile,
+            "resourceName": profile.get("resourceName") or "nvidia.com/gpu",
+            "product": f"{product}-MIG-{slice_}" if product else product,
+        }
+    return {**profile, "resourceName": profile.get("resourceName") or f"nvidia.com/mig-{slice_}"}
 
 
 def enabled(values: Mapping[str, Any]) -> list[Group]:

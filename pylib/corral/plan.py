@@ -80,7 +80,14 @@ def plan(
         raise ValuesError(
             f"--max-context {context}: more than {m.name}'s own maximum of {m.max_context} tokens"
         )
-    sizes = [tensor] if tensor else [t for t in size.TP_SIZES if m.heads % t == 0]
+    most = size.max_devices(profiles[profile])
+    if tensor and tensor > most:
+        raise ValuesError(
+            f"{flag}: {profile} is a MIG slice, one device per engine (a CUDA process can use "
+            "one MIG device only); use --gpus 1 or a whole-GPU --gpu"
+        )
+    divisors = [tensor] if tensor else [t for t in size.TP_SIZES if m.heads % t == 0]
+    sizes = _within(divisors, profiles[profile])
     wanted = (concurrency, context, fraction, quantization)
     chosen = _fit(m, profile, memory, sizes, *wanted)
     if chosen:
@@ -92,7 +99,14 @@ def plan(
         for name, p in profiles.items()
         if (mib := int(p.get("memoryMiB") or 0)) > memory
     )
-    other = next((fit for mib, name in larger if (fit := _fit(m, name, mib, sizes, *wanted))), None)
+    other = next(
+        (
+            fit
+            for mib, name in larger
+            if (fit := _fit(m, name, mib, _within(divisors, profiles[name]), *wanted))
+        ),
+        None,
+    )
     hint = f" ({other.profile} fits at tensor parallel {other.tensor_parallel})" if other else ""
     tps = ", ".join(map(str, sizes[:-1])) + (" or " if len(sizes) > 1 else "") + str(sizes[-1])
     raise ValuesError(
@@ -137,6 +151,11 @@ def _fit(
             m.max_context,
         )
     return None
+
+
+def _within(sizes: list[int], profile: Mapping[str, Any]) -> list[int]:
+    """The tensor-parallel sizes one engine can use on this profile."""
+    return [t for t in sizes if t <= size.max_devices(profile)]
 
 
 def _largest_context(m: size.Model, per_sequence: int, floor: int, ceiling: int) -> int:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from corral import chart
+from corral import chart, credentials
 from corral.groups import Group
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -44,6 +44,7 @@ def problems(values: Mapping[str, Any], groups: Iterable[Group], release: str = 
                 "give each tenant one entry"
             )
         tenants.add(tenant["name"])
+    found.extend(credentials.in_args("gateway.extraArgs", gateway.get("extraArgs") or []))
     served: dict[str, str] = {}
     for group in groups:
         found.extend(_group_problems(group, values, release, served))
@@ -83,6 +84,9 @@ def _group_problems(
     yield from _gpu_problems(group)
     yield from _autoscaling_problems(group, wake, values["gateway"]["kind"])
     yield from _cache_problems(group)
+    yield from _resource_problems(group)
+    yield from credentials.in_env(f"{path}.env", v.get("env") or [])
+    yield from credentials.in_args(f"{path}.extraArgs", v.get("extraArgs") or [])
     if v.get("revision") and group.model_source != "hf":
         yield f"{path}.revision: only hf:// models have revisions; remove it"
     names = [("servedName", group.served_name)] + [("aliases", a) for a in group.aliases]
@@ -156,7 +160,19 @@ def _gpu_problems(group: Group) -> Iterator[str]:
                 "or add it under gpuProfiles"
             )
         else:
-            resource = group.profiles[gpus["type"]].get("resourceName", "")
+            profile = group.profiles[gpus["type"]]
+            resource = profile.get("resourceName", "")
+            if resource and int(gpus["count"]) == 0:
+                yield (
+                    f'{path}.gpus.count: 0 GPUs with GPU profile "{gpus["type"]}"; set gpus.count '
+                    "to 1 or more, or gpus.type cpu for a CPU-only group"
+                )
+            if profile.get("mig") and int(gpus["count"]) > 1:
+                yield (
+                    f"{path}.gpus.count: {int(gpus['count'])} slices of MIG profile "
+                    f'"{gpus["type"]}"; a CUDA process can use one MIG device only, so set '
+                    "gpus.count to 1 or pick a whole-GPU profile"
+                )
     needed = int(v["parallelism"]["tensor"]) * int(v["parallelism"]["pipeline"])
     count, nodes = int(gpus["count"]), int(v["nodes"])
     total = count * nodes
@@ -239,6 +255,22 @@ def pods(group: Group) -> int:
     scaling = group.values["autoscaling"]
     replicas = int(scaling["maxReplicas"] if scaling["enabled"] else group.values["replicas"])
     return replicas * int(group.values["nodes"])
+
+
+GPU_RESOURCE = re.compile(r"^nvidia\.com/(gpu|mig-.+)$")
+
+
+def _resource_problems(group: Group) -> Iterator[str]:
+    """GPU resources written into `resources`, which the chart sets from `gpus`."""
+    known = {p["resourceName"] for p in group.profiles.values() if p.get("resourceName")}
+    resources = group.values.get("resources") or {}
+    for section in ("limits", "requests"):
+        for name in sorted(resources.get(section) or {}):
+            if name in known or GPU_RESOURCE.match(name):
+                yield (
+                    f'{group.path}.resources.{section}: "{name}" is set by the chart from '
+                    "gpus.count and gpus.type; remove it and set gpus instead"
+                )
 
 
 def _cache_problems(group: Group) -> Iterator[str]:

@@ -338,10 +338,28 @@ def usage(
     )
 
 
+def max_devices(profile: Mapping[str, Any]) -> int:
+    """Most devices of a profile one engine can use.
+
+    One for a MIG slice (a CUDA process can use one MIG device only), else the largest
+    tensor-parallel size.
+    """
+    return 1 if profile.get("mig") else TP_SIZES[-1]
+
+
 def needed_gpus(
-    m: Model, memory_mib: int, fraction: float, context: int, quantization: str | None, gpus: int
+    m: Model,
+    memory_mib: int,
+    fraction: float,
+    context: int,
+    quantization: str | None,
+    gpus: int,
+    most: int = TP_SIZES[-1],
 ) -> str | None:
-    """Why `gpus` devices of this size cannot serve the model (None when they can)."""
+    """Why `gpus` devices of this size cannot serve the model (None when they can).
+
+    `most` is the most devices of the kind one engine can use.
+    """
     result = fit(
         m,
         "",
@@ -355,11 +373,19 @@ def needed_gpus(
         return None
     weights = weight_bytes(m, quantization) / GiB
     usable = gpus * (memory_mib * MiB * fraction - OVERHEAD_BYTES) / GiB
-    smallest = fit(m, "", memory_mib, fraction=fraction, context=context, quantization=quantization)
+    smallest = fit(
+        m,
+        "",
+        memory_mib,
+        fraction=fraction,
+        context=context,
+        quantization=quantization,
+        max_tp=most,
+    )
     hint = (
         f"tensor parallel {smallest.tensor_parallel} fits"
         if smallest.tensor_parallel
-        else "no tensor-parallel size up to 8 fits"
+        else f"no tensor-parallel size up to {most} fits"
     )
     return (
         f"{weights:.1f} GiB of weights plus the KV cache of one {context}-token sequence "
@@ -393,6 +419,7 @@ def report(
             fraction=fraction,
             context=tokens,
             quantization=quantization,
+            max_tp=max_devices(p),
         )
         for name, p in known.items()
         if p.get("memoryMiB") and (not profiles or name in profiles)
@@ -434,9 +461,9 @@ def format_report(r: Mapping[str, Any]) -> str:
         f"{r['overheadBytesPerGpu'] // GiB} GiB overhead per GPU, "
         f"{r['maxContext']} tokens per sequence",
         "",
-        f"{'profile':<12} {'tensor-parallel':>15} {'KV tokens':>12} {'max concurrency':>16}",
+        f"{'profile':<14} {'tensor-parallel':>15} {'KV tokens':>12} {'max concurrency':>16}",
     ]
     for f in r["fits"]:
         tp = str(f["tensor_parallel"]) if f["tensor_parallel"] else "does not fit"
-        lines.append(f"{f['profile']:<12} {tp:>15} {f['kv_tokens']:>12} {f['max_concurrency']:>16}")
+        lines.append(f"{f['profile']:<14} {tp:>15} {f['kv_tokens']:>12} {f['max_concurrency']:>16}")
     return "\n".join(lines)
