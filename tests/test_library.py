@@ -127,8 +127,16 @@ def test_values_reach_helm_as_written_in_yaml(tmp_path: Path) -> None:
 
 
 def test_values_helm_cannot_take_are_refused() -> None:
-    with pytest.raises(ValuesError, match=r"^values: \.nan and \.inf are not numbers Helm can take$"):
-        render({"modelGroups": {"a": {"model": "hf://o/a", "settings": {"gpuMemoryFraction": float("nan")}}}})
+    with pytest.raises(
+        ValuesError, match=r"^values: \.nan and \.inf are not numbers Helm can take$"
+    ):
+        render(
+            {
+                "modelGroups": {
+                    "a": {"model": "hf://o/a", "settings": {"gpuMemoryFraction": float("nan")}}
+                }
+            }
+        )
 
 
 def test_validate_reports_unknown_fields_strictly() -> None:

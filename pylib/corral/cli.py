@@ -13,11 +13,12 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from corral import _helm, chart, diff, plan, run, size, variants
-from corral.check import check, check_files
+from corral import _helm, capacity, chart, diff, plan, run, size, variants
+from corral.check import check, check_files, coalesce
 from corral.compose import ModelGroup
-from corral.deploy import apply, remove
+from corral.deploy import apply, context_namespace, remove
 from corral.errors import CorralError, ValuesError
+from corral.groups import profiles
 from corral.models import served_models
 from corral.render import parse, start_render, validate
 from corral.values import add_group, dump, load, merge
@@ -421,6 +422,54 @@ def _kube(func: Any) -> Any:
     for option in reversed(KUBE):
         func = option(func)
     return func
+
+
+@cli.command("plan")
+@VALUES
+@click.option(
+    "--inventory",
+    type=FILES,
+    help="GPU inventory YAML (nodes, profiles, GPUs, taints); default: the live cluster's nodes.",
+)
+@RELEASE
+@CLUSTER_NAMESPACE
+@_kube
+@OUTPUT
+def plan_command(
+    values: tuple[Path, ...],
+    inventory: Path | None,
+    release: str,
+    namespace: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: str,
+) -> None:
+    """Will VALUES fit? Bin-pack every group's pods onto the inventory's or cluster's nodes.
+
+    Exit 1 when some group's pods would stay Pending (or its surge pod finds no room).
+    """
+    merged = _merged(values)
+    problems = check(merged, release)
+    if problems:
+        _refuse(problems)
+    if inventory:
+        nodes = capacity.load_inventory(inventory, profiles(coalesce(merged)))
+        name = inventory.stem
+    else:
+        namespace = namespace or context_namespace(kubeconfig, context)
+        nodes = capacity.live_nodes(release, namespace, kubeconfig, context)
+        name = context or "current-context"
+    result = capacity.plan(
+        merged, nodes, cluster=name, release=release, namespace=namespace or "default"
+    )
+    if output == "json":
+        groups = [{**dataclasses.asdict(g), "status": g.status} for g in result.groups]
+        click.echo(
+            json.dumps({**dataclasses.asdict(result), "groups": groups, "pending": result.pending})
+        )
+    else:
+        click.echo(capacity.format_plan(result))
+    sys.exit(0 if all(g.status == "fits" for g in result.groups) else 1)
 
 
 def _apply(release: str, values: tuple[Path, ...], **kw: Any) -> None:
