@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import yaml
 from conftest import ROOT, corral
 from corral import capacity, chart
 from corral.errors import ValuesError
+from readme import after, shell
 
 STACK = ROOT / "tests" / "fixtures" / "capacity" / "overcommit.yaml"
 PROFILES = chart.gpu_profiles()
@@ -254,3 +257,20 @@ def test_cli_plan_json_and_exit_code(tmp_path: Path) -> None:
         "nvidia.com/gpu.product=NVIDIA-H200 and tolerates its taints"
     )
     assert text.stdout.splitlines()[-1] == "  free GPUs after: none"
+
+
+def test_the_readme_plan_prints_what_the_readme_shows() -> None:
+    command = shell(
+        "corral plan tests/fixtures/capacity/overcommit.yaml --inventory tests/fixtures/capacity/inventory.yaml || test $? -eq 1"
+    )
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command],
+        cwd=ROOT,
+        env={**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == after(command, "text")
