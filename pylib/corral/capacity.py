@@ -10,15 +10,13 @@ extra pod a `surge` rollout needs. Pod (anti-)affinity and topology spread are n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from corral import _yaml
+from corral import _strict
 from corral.errors import ValuesError
 
 WORKLOADS = ("Deployment", "LeaderWorkerSet")
@@ -103,27 +101,9 @@ class ClusterPlan:
 # --- nodes ---------------------------------------------------------------------------------------
 
 
-def _schema() -> dict[str, Any]:
-    text = resources.files("corral").joinpath("schemas", "inventory.schema.json").read_text()
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
 def load_inventory(path: Path, profiles: Mapping[str, Mapping[str, Any]]) -> list[Node]:
     """The nodes an inventory file describes; ValuesError naming the key when it is wrong."""
-    import jsonschema
-
-    try:
-        data = _yaml.load(path.read_text())
-    except OSError as err:
-        raise ValuesError(f"{path}: cannot read: {err.strerror}") from None
-    errors = sorted(
-        jsonschema.Draft202012Validator(_schema()).iter_errors(data),
-        key=lambda e: list(map(str, e.absolute_path)),
-    )
-    if errors:
-        where = ".".join(str(p) for p in errors[0].absolute_path) or "(top)"
-        raise ValuesError(f"{path}: {where}: {errors[0].message}")
+    data = _strict.load(path, "inventory")
     nodes = []
     for i, entry in enumerate(data["nodes"]):
         labels = dict(entry.get("labels") or {})

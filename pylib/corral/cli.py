@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from corral import _helm, capacity, chart, diff, plan, run, size, variants
+from corral import _helm, capacity, chart, diff, fleet, plan, run, size, variants
 from corral.check import check, check_files, coalesce
 from corral.compose import ModelGroup
 from corral.deploy import apply, context_namespace, remove
@@ -404,6 +404,94 @@ def run_command(values: tuple[Path, ...], group: str | None, **kw: Any) -> None:
     if problems:
         _refuse(problems)
     run.main(merged, group, echo=click.echo, **kw)
+
+
+@cli.group("fleet")
+def fleet_group() -> None:
+    """Many clusters from one fleet file: Argo CD ApplicationSets, checks, promotion, diffs."""
+
+
+FLEET = click.argument("fleet_file", metavar="FLEET", type=FILES)
+STACKS = click.argument("stacks", metavar="STACK...", nargs=-1, required=True, type=FILES)
+
+
+def _fleet_checked(
+    fleet_file: Path, stacks: tuple[Path, ...]
+) -> tuple[fleet.Fleet, dict[str, Any]]:
+    loaded, by_release = fleet.load_fleet(fleet_file), fleet.stacks_of(list(stacks))
+    problems = fleet.problems(loaded, by_release)
+    if problems:
+        _refuse([f"{fleet_file}: {line}" for line in problems])
+    return loaded, by_release
+
+
+@fleet_group.command("check")
+@FLEET
+@STACKS
+def fleet_check_command(fleet_file: Path, stacks: tuple[Path, ...]) -> None:
+    """Check FLEET with the STACKs: clusters, placement, and every cluster's values."""
+    loaded, _ = _fleet_checked(fleet_file, stacks)
+    click.echo(f"ok: {fleet_file} ({len(loaded.clusters)} clusters, {len(stacks)} stacks)")
+
+
+@fleet_group.command("render")
+@FLEET
+@STACKS
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write STACK.applicationset.yaml files here instead of printing them.",
+)
+def fleet_render_command(fleet_file: Path, stacks: tuple[Path, ...], out_dir: Path | None) -> None:
+    """One Argo CD ApplicationSet per STACK, with every cluster's values (checked first)."""
+    loaded, by_release = _fleet_checked(fleet_file, stacks)
+    docs = {name: fleet.application_set(loaded, name, s) for name, s in by_release.items()}
+    if out_dir is None:
+        click.echo("---\n".join(dump(d) for d in docs.values()), nl=False)
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        path = out_dir / f"{name}.applicationset.yaml"
+        path.write_text(dump(doc))
+        click.echo(f"{path}: {len(doc['spec']['generators'])} clusters")
+
+
+@fleet_group.command("promote")
+@FLEET
+@click.option("--from", "source", required=True, help="Environment whose tested entries to take.")
+@click.option("--to", "target", required=True, help="Environment to write them to.")
+def fleet_promote_command(fleet_file: Path, source: str, target: str) -> None:
+    """Give environment --to the chart revision and overlays of --from, in FLEET itself."""
+    changed = fleet.promote(fleet_file, source, target)
+    for line in changed or [f"environments.{target}: already as {source}"]:
+        click.echo(line)
+
+
+@fleet_group.command("diff")
+@click.argument("old", type=FILES)
+@click.argument("new", type=FILES)
+@STACKS
+@OUTPUT
+def fleet_diff_command(old: Path, new: Path, stacks: tuple[Path, ...], output: str) -> None:
+    """What moving from fleet OLD to NEW changes per cluster and stack (as `corral diff`)."""
+    loaded = [_fleet_checked(path, stacks) for path in (old, new)]
+    found = fleet.changes(loaded[0][0], loaded[1][0], loaded[1][1])
+    if output == "json":
+        click.echo(json.dumps([dataclasses.asdict(c) for c in found]))
+        return
+    for change in found:
+        head = f"{change.cluster}/{change.release}:"
+        if change.impact is None:
+            click.echo(f"{head} {change.note}")
+            continue
+        if change.revision:
+            click.echo(f"{head} chart {change.revision}")
+        for group in change.impact.groups:
+            if group.impact != "unchanged":
+                detail = f" ({', '.join(group.details)})" if group.details else ""
+                click.echo(f"{head} {group.group}: {group.impact}{detail}")
+        if change.impact.other:
+            click.echo(f"{head} other objects changed: {', '.join(change.impact.other)}")
 
 
 @cli.command("test")
