@@ -5,6 +5,7 @@ CRDs, promotion and per-cluster diffs.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -261,3 +262,29 @@ def test_promote_names_an_unknown_environment() -> None:
     assert done.stderr == (
         f"corral: error: --to stage: no environment stage in {FLEET}; use one of: prod, qa\n"
     )
+
+
+def test_plan_with_a_fleet_plans_every_cluster_with_its_own_values(tmp_path: Path) -> None:
+    taint = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    inventories = {
+        "qa-east": [{"name": "h100", "profile": "h100-80gb", "gpus": 8, "taints": taint}],
+        "prod-west": [{"name": "h100", "profile": "h100-80gb", "gpus": 4, "taints": taint}],
+        "prod-edge": [{"name": "l4", "profile": "l4-24gb", "gpus": 4, "taints": taint}],
+    }
+    for name, nodes in inventories.items():
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({"nodes": [*nodes, {"name": "cpu"}]}))
+    done = corral(
+        "plan", str(VLLM), "--fleet", str(FLEET), "--inventory-dir", str(tmp_path), "-o", "json"
+    )
+    assert done.returncode == 1, done.stderr
+    plans = {p["cluster"]: p for p in json.loads(done.stdout)}
+    groups = {c: {g["group"]: g for g in p["groups"]} for c, p in plans.items()}
+    # qa-east: one replica (the fleet's), dev rollouts: fits with 7 H100s left.
+    assert groups["qa-east"]["single-vllm/llama-8b"]["placed"] == 1
+    assert plans["qa-east"]["free_gpus"] == {"h100-80gb": 7}
+    # prod-west: four replicas fit its four H100s, but production's surge pod finds no GPU.
+    west = groups["prod-west"]["single-vllm/llama-8b"]
+    assert (west["placed"], west["surge_pods"], west["surge_placed"]) == (4, 1, 0)
+    assert west["status"] == "no-surge-room"
+    # prod-edge has no H100: the group is off there, so only the gateway is planned.
+    assert list(groups["prod-edge"]) == ["single-vllm/gateway"]

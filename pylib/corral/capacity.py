@@ -10,8 +10,8 @@ extra pod a `surge` rollout needs. Pod (anti-)affinity and topology spread are n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -142,9 +142,9 @@ def node_from_object(node: Mapping[str, Any]) -> Node:
 
 
 def live_nodes(
-    release: str, namespace: str, kubeconfig: Path | None, context: str | None
+    releases: Collection[str], namespace: str, kubeconfig: Path | None, context: str | None
 ) -> list[Node]:
-    """The cluster's schedulable nodes, less what bound pods (not this release's) hold."""
+    """The cluster's schedulable nodes, less what bound pods (not these releases') hold."""
     from kubernetes import client, config
 
     config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -166,7 +166,7 @@ def live_nodes(
         meta, spec = pod["metadata"], pod["spec"]
         own = (
             meta.get("namespace") == namespace
-            and (meta.get("labels") or {}).get("app.kubernetes.io/instance") == release
+            and (meta.get("labels") or {}).get("app.kubernetes.io/instance") in releases
         )
         phase = (pod.get("status") or {}).get("phase")
         host = nodes.get(spec.get("nodeName") or "")
@@ -239,7 +239,10 @@ def workload_pods(docs: list[dict[str, Any]]) -> list[Pod]:
         if kind not in WORKLOADS:
             continue
         labels = meta.get("labels") or {}
-        group = labels.get("corral.dev/group") or labels.get("app.kubernetes.io/component") or ""
+        component = labels.get("app.kubernetes.io/component") or ""
+        group = labels.get("corral.dev/group") or component
+        if group != component and component != "model-server":
+            group = f"{group}/{component}"  # a group's other pods: its standby
         replicas = (
             int(spec["replicas"]) if "replicas" in spec else _max_replicas(docs, kind, meta["name"])
         )
@@ -341,7 +344,9 @@ def pack(
     fits: dict[str, GroupFit] = {}
     for pod in pods:
         fit = fits.setdefault(pod.group, GroupFit(pod.group, 0))
-        fit.gpu_resource, fit.gpus_per_pod = _gpu(pod)
+        resource, gpus = _gpu(pod)
+        if gpus > fit.gpus_per_pod:
+            fit.gpu_resource, fit.gpus_per_pod = resource, gpus
         if pod.surge:
             fit.surge_pods += 1
         else:
@@ -408,3 +413,20 @@ def plan(
 
     docs = parse(render_text(values, release=release, namespace=namespace)).docs
     return pack(cluster, workload_pods(docs), nodes, products(profiles(coalesce(values))))
+
+
+def plan_stacks(
+    stacks: Mapping[str, Mapping[str, Any]], nodes: list[Node], *, cluster: str, namespace: str
+) -> ClusterPlan:
+    """Several stacks (by release) on one cluster's nodes; groups are named `release/group`."""
+    from corral.check import coalesce
+    from corral.groups import profiles
+    from corral.render import parse, render_text
+
+    pods: list[Pod] = []
+    names: dict[str, str] = {}
+    for release, values in stacks.items():
+        docs = parse(render_text(values, release=release, namespace=namespace)).docs
+        pods += [replace(p, group=f"{release}/{p.group}") for p in workload_pods(docs)]
+        names.update(products(profiles(coalesce(values))))
+    return pack(cluster, pods, nodes, names)

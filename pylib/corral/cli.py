@@ -519,6 +519,17 @@ def _kube(func: Any) -> Any:
     type=FILES,
     help="GPU inventory YAML (nodes, profiles, GPUs, taints); default: the live cluster's nodes.",
 )
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=FILES,
+    help="Plan every cluster of this fleet file, each VALUES file a stack (release: its stem).",
+)
+@click.option(
+    "--inventory-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --fleet: CLUSTER.yaml inventories here (default: the kube context named CLUSTER).",
+)
 @RELEASE
 @CLUSTER_NAMESPACE
 @_kube
@@ -526,6 +537,8 @@ def _kube(func: Any) -> Any:
 def plan_command(
     values: tuple[Path, ...],
     inventory: Path | None,
+    fleet_file: Path | None,
+    inventory_dir: Path | None,
     release: str,
     namespace: str | None,
     kubeconfig: Path | None,
@@ -536,28 +549,49 @@ def plan_command(
 
     Exit 1 when some group's pods would stay Pending (or its surge pod finds no room).
     """
-    merged = _merged(values)
-    problems = check(merged, release)
-    if problems:
-        _refuse(problems)
-    if inventory:
-        nodes = capacity.load_inventory(inventory, profiles(coalesce(merged)))
-        name = inventory.stem
+    if fleet_file:
+        loaded, stacks = _fleet_checked(fleet_file, values)
+        plans = []
+        for cluster in loaded.clusters:
+            name = str(cluster["name"])
+            per_cluster = {r: fleet.cluster_values(loaded, cluster, s) for r, s in stacks.items()}
+            known = profiles(coalesce(next(iter(per_cluster.values()))))
+            if inventory_dir:
+                nodes = capacity.load_inventory(inventory_dir / f"{name}.yaml", known)
+            else:
+                nodes = capacity.live_nodes(per_cluster, loaded.namespace, kubeconfig, name)
+            plans.append(
+                capacity.plan_stacks(per_cluster, nodes, cluster=name, namespace=loaded.namespace)
+            )
     else:
-        namespace = namespace or context_namespace(kubeconfig, context)
-        nodes = capacity.live_nodes(release, namespace, kubeconfig, context)
-        name = context or "current-context"
-    result = capacity.plan(
-        merged, nodes, cluster=name, release=release, namespace=namespace or "default"
-    )
+        merged = _merged(values)
+        problems = check(merged, release)
+        if problems:
+            _refuse(problems)
+        if inventory:
+            nodes = capacity.load_inventory(inventory, profiles(coalesce(merged)))
+            name = inventory.stem
+        else:
+            namespace = namespace or context_namespace(kubeconfig, context)
+            nodes = capacity.live_nodes([release], namespace, kubeconfig, context)
+            name = context or "current-context"
+        plans = [
+            capacity.plan(
+                merged, nodes, cluster=name, release=release, namespace=namespace or "default"
+            )
+        ]
     if output == "json":
-        groups = [{**dataclasses.asdict(g), "status": g.status} for g in result.groups]
         click.echo(
-            json.dumps({**dataclasses.asdict(result), "groups": groups, "pending": result.pending})
+            json.dumps([_plan_json(p) for p in plans] if fleet_file else _plan_json(plans[0]))
         )
     else:
-        click.echo(capacity.format_plan(result))
-    sys.exit(0 if all(g.status == "fits" for g in result.groups) else 1)
+        click.echo("\n".join(capacity.format_plan(p) for p in plans))
+    sys.exit(0 if all(g.status == "fits" for p in plans for g in p.groups) else 1)
+
+
+def _plan_json(result: capacity.ClusterPlan) -> dict[str, Any]:
+    groups = [{**dataclasses.asdict(g), "status": g.status} for g in result.groups]
+    return {**dataclasses.asdict(result), "groups": groups, "pending": result.pending}
 
 
 def _apply(release: str, values: tuple[Path, ...], **kw: Any) -> None:
