@@ -31,7 +31,8 @@ def write_fleet(tmp_path: Path, data: dict[str, Any]) -> Path:
 def example() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(FLEET.read_text())
     for env in data["environments"].values():
-        env["overlays"] = [str((FLEET.parent / f).resolve()) for f in env.get("overlays") or []]
+        for key in ("values", "overlays"):
+            env[key] = [str((FLEET.parent / f).resolve()) for f in env.get(key) or []]
     for cluster in data["clusters"]:
         cluster["overlays"] = [str(FLEET.parent / f) for f in cluster.get("overlays") or []]
     return data
@@ -232,28 +233,26 @@ def test_promote_takes_qa_to_prod_and_diff_shows_it_per_cluster(tmp_path: Path) 
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == [
         "environments.prod.targetRevision: 0.4.0 -> 0.5.0",
-        "environments.prod.overlays: ['../../values/production.yaml'] -> ['../../values/dev.yaml']",
+        "environments.prod.values: (none) -> next.yaml",
     ]
     text = path.read_text()
     assert text.startswith(FLEET.read_text().split("namespace:")[0])  # comments kept
     assert yaml.safe_load(text)["environments"]["prod"] == {
         "targetRevision": "0.5.0",
-        "overlays": ["../../values/dev.yaml"],
+        "overlays": ["../../values/production.yaml"],  # production's own overlays stay
+        "values": ["next.yaml"],
     }
     again = corral("fleet", "promote", str(path), "--from", "qa", "--to", "prod")
     assert again.stdout == "environments.prod: already as qa\n"
 
     diff = corral("fleet", "diff", str(before), str(path), str(VLLM))
     assert (diff.returncode, diff.stderr) == (0, "")
-    lines = diff.stdout.splitlines()
-    assert "qa-east/single-vllm" not in diff.stdout  # nothing changes on QA
-    assert lines[0] == "prod-edge/single-vllm: chart 0.4.0 -> 0.5.0"
-    assert "prod-west/single-vllm: chart 0.4.0 -> 0.5.0" in lines
-    restart = [
-        line for line in lines if line.startswith("prod-west/single-vllm: llama-8b: restart")
+    # QA is unchanged; prod-edge runs no group of this stack (no H100), so only its chart moves.
+    assert diff.stdout.splitlines() == [
+        "prod-edge/single-vllm: chart 0.4.0 -> 0.5.0",
+        "prod-west/single-vllm: chart 0.4.0 -> 0.5.0",
+        "prod-west/single-vllm: llama-8b: restart (template.spec.containers[engine].args)",
     ]
-    assert len(restart) == 1
-    assert "template.spec.volumes" in restart[0]  # the cache: a PVC in production, emptyDir in dev
 
 
 def test_promote_names_an_unknown_environment() -> None:

@@ -461,7 +461,10 @@ def fleet_render_command(fleet_file: Path, stacks: tuple[Path, ...], out_dir: Pa
 @click.option("--from", "source", required=True, help="Environment whose tested entries to take.")
 @click.option("--to", "target", required=True, help="Environment to write them to.")
 def fleet_promote_command(fleet_file: Path, source: str, target: str) -> None:
-    """Give environment --to the chart revision and overlays of --from, in FLEET itself."""
+    """Give environment --to the chart revision and values of --from, in FLEET itself.
+
+    Each environment keeps its own overlays; each cluster its replicas and placement.
+    """
     changed = fleet.promote(fleet_file, source, target)
     for line in changed or [f"environments.{target}: already as {source}"]:
         click.echo(line)

@@ -1,10 +1,12 @@
 """A fleet of clusters in one file: check it, render Argo CD ApplicationSets, promote, diff.
 
 A fleet file (schemas/fleet.schema.json) names the chart's source, per environment its pinned
-revision and overlays, and per cluster how Argo CD finds it (a cluster-generator selector or an
+revision, the values under test (which promotion carries on) and its own overlays (which it
+does not), and per cluster how Argo CD finds it (a cluster-generator selector or an
 explicit server), its environment, GPU profiles, replicas per group and overlays. A cluster's
-values are the stack, its environment's overlays, its own overlays, then its placement: a group
-whose GPU profile the cluster lacks is disabled there, and `replicas` sets (0 disables) a group.
+values are the stack, its environment's overlays and values, its own overlays, then placement:
+a group whose GPU profile the cluster lacks is disabled there, and `replicas` sets (0 disables)
+a group.
 Each stack becomes one ApplicationSet; its release is the stack file's stem.
 """
 
@@ -45,9 +47,9 @@ class Fleet:
         return str(self.data.get("namespace") or DEFAULT_NAMESPACE)
 
     def overlays(self, cluster: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """The cluster's environment overlays, then its own, loaded."""
+        """The environment's overlays, the values under test, then the cluster's overlays."""
         env = self.data["environments"].get(cluster["environment"]) or {}
-        files = list(env.get("overlays") or []) + list(cluster.get("overlays") or [])
+        files = [*env.get("overlays", []), *env.get("values", []), *cluster.get("overlays", [])]
         return [load(self.path.parent / f) for f in files]
 
 
@@ -248,7 +250,9 @@ def stacks_of(paths: list[Path]) -> dict[str, dict[str, Any]]:
 
 
 def promote(path: Path, source: str, target: str) -> list[str]:
-    """Give environment `target` the revision and overlays of `source`, in the file; what changed.
+    """Give environment `target` the revision and values of `source`, in the file; what changed.
+
+    Each environment keeps its own overlays (and its clusters their replicas and placement).
 
     The file's comments and layout are kept (ruamel.yaml's round trip).
     """
@@ -265,10 +269,10 @@ def promote(path: Path, source: str, target: str) -> list[str]:
     doc = yaml.load(path.read_text())
     src, dst = doc["environments"][source], doc["environments"][target]
     changed = []
-    for key in ("targetRevision", "overlays"):
+    for key in ("targetRevision", "values"):
         old, new = dst.get(key), src.get(key)
         if old != new:
-            changed.append(f"environments.{target}.{key}: {old} -> {new}")
+            changed.append(f"environments.{target}.{key}: {_shown(old)} -> {_shown(new)}")
             if new is None:
                 del dst[key]
             else:
@@ -277,6 +281,12 @@ def promote(path: Path, source: str, target: str) -> list[str]:
     yaml.dump(doc, out)
     path.write_text(out.getvalue())
     return changed
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(none)"
+    return "(none)" if value is None else str(value)
 
 
 @dataclass(frozen=True)
