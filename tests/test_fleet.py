@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import yaml
 from conftest import ROOT, corral
 from corral import crds, fleet
 from corral.errors import ValuesError
+from readme import blocks, shell
 
 FLEET = ROOT / "examples" / "fleet" / "fleet.yaml"
 VLLM = ROOT / "examples" / "single-vllm.yaml"
@@ -287,3 +290,36 @@ def test_plan_with_a_fleet_plans_every_cluster_with_its_own_values(tmp_path: Pat
     assert west["status"] == "no-surge-room"
     # prod-edge has no H100: the group is off there, so only the gateway is planned.
     assert list(groups["prod-edge"]) == ["single-vllm/gateway"]
+
+
+def test_the_readme_gitops_flow_runs(tmp_path: Path) -> None:
+    command = shell(
+        "corral new --engine vllm --model hf://meta-llama/Llama-3.1-8B-Instruct --gpu h100-80gb --name llama-8b -f stack.yaml"
+    )
+    shutil.copytree(FLEET.parent, tmp_path / "examples" / "fleet")
+    shutil.copytree(ROOT / "values", tmp_path / "values")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    (shown,) = [b for b in blocks("text") if b.startswith("prod-edge/stack:")]
+    assert done.stdout.splitlines() == [
+        "stack.yaml: modelGroups.llama-8b (vllm, hf://meta-llama/Llama-3.1-8B-Instruct)",
+        "ok: stack.yaml",
+        "ok: examples/fleet/fleet.yaml (3 clusters, 1 stacks)",
+        "gitops/stack.applicationset.yaml: 3 clusters",
+        "environments.prod.targetRevision: 0.4.0 -> 0.5.0",
+        "environments.prod.values: (none) -> next.yaml",
+        *shown.splitlines(),
+        "gitops/stack.applicationset.yaml: 3 clusters",
+    ]
+    appset = yaml.safe_load((tmp_path / "gitops" / "stack.applicationset.yaml").read_text())
+    assert crds.problems(appset) == []
+    revisions = {c: t["spec"]["source"]["targetRevision"] for c, t in templates(appset).items()}
+    assert revisions == {"qa-east": "0.5.0", "prod-west": "0.5.0", "prod-edge": "0.5.0"}
