@@ -274,3 +274,15 @@ def test_the_readme_plan_prints_what_the_readme_shows() -> None:
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == after(command, "text")
+
+
+def test_plan_refuses_mixed_inventory_flags(tmp_path: Path) -> None:
+    path = inventory(tmp_path, [{"name": "cpu"}])
+    fleet = ROOT / "examples" / "fleet" / "fleet.yaml"
+    mixed = corral("plan", str(STACK), "--fleet", str(fleet), "--inventory", str(path))
+    assert (mixed.returncode, mixed.stderr) == (
+        2,
+        "corral: error: --inventory plans one cluster; with --fleet use --inventory-dir\n",
+    )
+    alone = corral("plan", str(STACK), "--inventory-dir", str(tmp_path))
+    assert (alone.returncode, alone.stderr) == (2, "corral: error: --inventory-dir needs --fleet\n")

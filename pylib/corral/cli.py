@@ -552,6 +552,10 @@ def plan_command(
 
     Exit 1 when some group's pods would stay Pending (or its surge pod finds no room).
     """
+    if inventory and fleet_file:
+        raise click.UsageError("--inventory plans one cluster; with --fleet use --inventory-dir")
+    if inventory_dir and not fleet_file:
+        raise click.UsageError("--inventory-dir needs --fleet")
     if fleet_file:
         loaded, stacks = _fleet_checked(fleet_file, values)
         plans = []
