@@ -113,6 +113,18 @@ def test_fleet_file_errors_name_the_key(tmp_path: Path, edit: Any, message: str)
             ],
         ),
         (
+            lambda d: d["environments"]["qa"].update(targetRevision="HEAD"),
+            [
+                "environments.qa.targetRevision: HEAD is not pinned; use a chart version or a Git tag or commit"
+            ],
+        ),
+        (
+            lambda d: d["environments"]["prod"].update(targetRevision=">=0.4.0"),
+            [
+                "environments.prod.targetRevision: >=0.4.0 is not pinned; use a chart version or a Git tag or commit"
+            ],
+        ),
+        (
             lambda d: d["clusters"][1].update(environment="stage"),
             ["clusters.1.environment: unknown environment stage; use one of: prod, qa"],
         ),

@@ -27,6 +27,8 @@ from corral.groups import enabled
 from corral.values import load, merge
 
 DEFAULT_NAMESPACE = "llm"
+# Revisions that move: Argo CD would deploy whatever they point at next.
+FLOATING = {"HEAD", "main", "master", "latest"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,13 @@ def problems(fleet: Fleet, stacks: Mapping[str, Mapping[str, Any]]) -> list[str]
     names: dict[str, int] = {}
     servers: dict[str, int] = {}
     envs = sorted(fleet.data["environments"])
+    for env, entry in sorted(fleet.data["environments"].items()):
+        revision = str(entry["targetRevision"])
+        if revision in FLOATING or any(c in revision for c in "*^~<>= "):
+            found.append(
+                f"environments.{env}.targetRevision: {revision} is not pinned; use a chart "
+                "version or a Git tag or commit"
+            )
     groups: dict[str, dict[str, Any]] = {}
     for stack in stacks.values():
         full = coalesce(stack)
