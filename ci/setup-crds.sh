@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
 source "$root/ci/versions.env"
 dest="$root/.tools/crds"
-want="$LWS_VERSION $KEDA_VERSION $PROMETHEUS_OPERATOR_VERSION $GATEWAY_API_VERSION $INFERENCE_EXTENSION_VERSION scalers disaggregatedset"
+want="$LWS_VERSION $KEDA_VERSION $PROMETHEUS_OPERATOR_VERSION $GATEWAY_API_VERSION $INFERENCE_EXTENSION_VERSION scalers disaggregatedset $ARGOCD_VERSION"
 [[ "$(cat "$dest/.stamp" 2>/dev/null)" == "$want" ]] && exit 0
 
 # module@version, then a file inside it: the CRDs, and the sources of the KEDA scalers the chart
@@ -25,6 +25,9 @@ crds=(
   "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml
   "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" config/crd/standard/gateway.networking.k8s.io_httproutes.yaml
   "sigs.k8s.io/gateway-api-inference-extension@$INFERENCE_EXTENSION_VERSION" config/crd/bases/inference.networking.k8s.io_inferencepools.yaml
+  # What `corral fleet render` writes: ApplicationSets (and the Applications they generate).
+  "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" manifests/crds/applicationset-crd.yaml
+  "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" manifests/crds/application-crd.yaml
 )
 rm -rf "$dest"
 mkdir -p "$dest/keda-scalers"

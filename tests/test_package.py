@@ -112,6 +112,10 @@ def test_the_installed_wheel_works_outside_the_checkout(venv: Path, tmp_path: Pa
     scaled["modelGroups"]["llama-8b"].update(replicas=3, cache={"type": "emptyDir"})
     (tmp_path / "scaled.yaml").write_text(yaml.safe_dump(scaled))
     assert run("diff", "stack.yaml", "scaled.yaml").startswith("llama-8b: restart")
+    # The library's own schemas ship in the wheel: the GPU inventory's, read by corral plan.
+    shutil.copy(ROOT / "tests" / "fixtures" / "capacity" / "inventory.yaml", tmp_path)
+    planned = run("plan", "stack.yaml", "--inventory", "inventory.yaml", "-o", "json")
+    assert json.loads(planned)["pending"] == []
     # Built-in kinds validate anywhere; custom resources need a checkout's CRDs, and say so.
     assert run("render", "stack.yaml", "--validate", "--kube-version", "1.30")
     shutil.copy(ROOT / "examples" / "autoscaling.yaml", tmp_path)

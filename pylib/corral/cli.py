@@ -14,11 +14,12 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from corral import _helm, chart, diff, plan, size, variants
-from corral.check import check, check_files
+from corral import _helm, capacity, chart, diff, fleet, plan, size, variants
+from corral.check import check, check_files, coalesce
 from corral.compose import ModelGroup
-from corral.deploy import apply, remove
+from corral.deploy import apply, context_namespace, remove
 from corral.errors import CorralError, ValuesError
+from corral.groups import profiles
 from corral.models import served_models
 from corral.render import parse, start_render, validate
 from corral.values import add_group, dump, load, merge
@@ -454,6 +455,97 @@ def ui_command(
         pass
 
 
+@cli.group("fleet")
+def fleet_group() -> None:
+    """Many clusters from one fleet file: Argo CD ApplicationSets, checks, promotion, diffs."""
+
+
+FLEET = click.argument("fleet_file", metavar="FLEET", type=FILES)
+STACKS = click.argument("stacks", metavar="STACK...", nargs=-1, required=True, type=FILES)
+
+
+def _fleet_checked(
+    fleet_file: Path, stacks: tuple[Path, ...]
+) -> tuple[fleet.Fleet, dict[str, Any]]:
+    loaded, by_release = fleet.load_fleet(fleet_file), fleet.stacks_of(list(stacks))
+    problems = fleet.problems(loaded, by_release)
+    if problems:
+        _refuse([f"{fleet_file}: {line}" for line in problems])
+    return loaded, by_release
+
+
+@fleet_group.command("check")
+@FLEET
+@STACKS
+def fleet_check_command(fleet_file: Path, stacks: tuple[Path, ...]) -> None:
+    """Check FLEET with the STACKs: clusters, placement, and every cluster's values."""
+    loaded, _ = _fleet_checked(fleet_file, stacks)
+    click.echo(f"ok: {fleet_file} ({len(loaded.clusters)} clusters, {len(stacks)} stacks)")
+
+
+@fleet_group.command("render")
+@FLEET
+@STACKS
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write STACK.applicationset.yaml files here instead of printing them.",
+)
+def fleet_render_command(fleet_file: Path, stacks: tuple[Path, ...], out_dir: Path | None) -> None:
+    """One Argo CD ApplicationSet per STACK, with every cluster's values (checked first)."""
+    loaded, by_release = _fleet_checked(fleet_file, stacks)
+    docs = {name: fleet.application_set(loaded, name, s) for name, s in by_release.items()}
+    if out_dir is None:
+        click.echo("---\n".join(dump(d) for d in docs.values()), nl=False)
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        path = out_dir / f"{name}.applicationset.yaml"
+        path.write_text(dump(doc))
+        click.echo(f"{path}: {len(doc['spec']['generators'])} clusters")
+
+
+@fleet_group.command("promote")
+@FLEET
+@click.option("--from", "source", required=True, help="Environment whose tested entries to take.")
+@click.option("--to", "target", required=True, help="Environment to write them to.")
+def fleet_promote_command(fleet_file: Path, source: str, target: str) -> None:
+    """Give environment --to the chart revision and values of --from, in FLEET itself.
+
+    Each environment keeps its own overlays; each cluster its replicas and placement.
+    """
+    changed = fleet.promote(fleet_file, source, target)
+    for line in changed or [f"environments.{target}: already as {source}"]:
+        click.echo(line)
+
+
+@fleet_group.command("diff")
+@click.argument("old", type=FILES)
+@click.argument("new", type=FILES)
+@STACKS
+@OUTPUT
+def fleet_diff_command(old: Path, new: Path, stacks: tuple[Path, ...], output: str) -> None:
+    """What moving from fleet OLD to NEW changes per cluster and stack (as `corral diff`)."""
+    loaded = [_fleet_checked(path, stacks) for path in (old, new)]
+    found = fleet.changes(loaded[0][0], loaded[1][0], loaded[1][1])
+    if output == "json":
+        click.echo(json.dumps([dataclasses.asdict(c) for c in found]))
+        return
+    for change in found:
+        head = f"{change.cluster}/{change.release}:"
+        if change.impact is None:
+            click.echo(f"{head} {change.note}")
+            continue
+        if change.revision:
+            click.echo(f"{head} chart {change.revision}")
+        for group in change.impact.groups:
+            if group.impact != "unchanged":
+                detail = f" ({', '.join(group.details)})" if group.details else ""
+                click.echo(f"{head} {group.group}: {group.impact}{detail}")
+        if change.impact.other:
+            click.echo(f"{head} other objects changed: {', '.join(change.impact.other)}")
+
+
 @cli.command("test")
 def test_command() -> None:
     """Run the chart's helm-unittest suites with the pinned Helm."""
@@ -470,6 +562,92 @@ def _kube(func: Any) -> Any:
     for option in reversed(KUBE):
         func = option(func)
     return func
+
+
+@cli.command("plan")
+@VALUES
+@click.option(
+    "--inventory",
+    type=FILES,
+    help="GPU inventory YAML (nodes, profiles, GPUs, taints); default: the live cluster's nodes.",
+)
+@click.option(
+    "--fleet",
+    "fleet_file",
+    type=FILES,
+    help="Plan every cluster of this fleet file, each VALUES file a stack (release: its stem).",
+)
+@click.option(
+    "--inventory-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="With --fleet: CLUSTER.yaml inventories here (default: the kube context named CLUSTER).",
+)
+@RELEASE
+@CLUSTER_NAMESPACE
+@_kube
+@OUTPUT
+def plan_command(
+    values: tuple[Path, ...],
+    inventory: Path | None,
+    fleet_file: Path | None,
+    inventory_dir: Path | None,
+    release: str,
+    namespace: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: str,
+) -> None:
+    """Will VALUES fit? Bin-pack every group's pods onto the inventory's or cluster's nodes.
+
+    Exit 1 when some group's pods would stay Pending (or its surge pod finds no room).
+    """
+    if inventory and fleet_file:
+        raise click.UsageError("--inventory plans one cluster; with --fleet use --inventory-dir")
+    if inventory_dir and not fleet_file:
+        raise click.UsageError("--inventory-dir needs --fleet")
+    if fleet_file:
+        loaded, stacks = _fleet_checked(fleet_file, values)
+        plans = []
+        for cluster in loaded.clusters:
+            name = str(cluster["name"])
+            per_cluster = {r: fleet.cluster_values(loaded, cluster, s) for r, s in stacks.items()}
+            known = profiles(coalesce(next(iter(per_cluster.values()))))
+            if inventory_dir:
+                nodes = capacity.load_inventory(inventory_dir / f"{name}.yaml", known)
+            else:
+                nodes = capacity.live_nodes(per_cluster, loaded.namespace, kubeconfig, name)
+            plans.append(
+                capacity.plan_stacks(per_cluster, nodes, cluster=name, namespace=loaded.namespace)
+            )
+    else:
+        merged = _merged(values)
+        problems = check(merged, release)
+        if problems:
+            _refuse(problems)
+        if inventory:
+            nodes = capacity.load_inventory(inventory, profiles(coalesce(merged)))
+            name = inventory.stem
+        else:
+            namespace = namespace or context_namespace(kubeconfig, context)
+            nodes = capacity.live_nodes([release], namespace, kubeconfig, context)
+            name = context or "current-context"
+        plans = [
+            capacity.plan(
+                merged, nodes, cluster=name, release=release, namespace=namespace or "default"
+            )
+        ]
+    if output == "json":
+        click.echo(
+            json.dumps([_plan_json(p) for p in plans] if fleet_file else _plan_json(plans[0]))
+        )
+    else:
+        click.echo("\n".join(capacity.format_plan(p) for p in plans))
+    sys.exit(0 if all(g.status == "fits" for p in plans for g in p.groups) else 1)
+
+
+def _plan_json(result: capacity.ClusterPlan) -> dict[str, Any]:
+    groups = [{**dataclasses.asdict(g), "status": g.status} for g in result.groups]
+    return {**dataclasses.asdict(result), "groups": groups, "pending": result.pending}
 
 
 def _apply(release: str, values: tuple[Path, ...], **kw: Any) -> None:
