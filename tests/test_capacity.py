@@ -73,7 +73,7 @@ def test_inventory_expands_count_and_profile(tmp_path: Path) -> None:
         ),
         (
             {"name": "a", "profile": "h100"},
-            "nodes.0.profile: unknown profile h100; use one of: a100-40gb, a100-80gb, b200-192gb, cpu, h100-80gb, h200-141gb, l4-24gb, l40s-48gb",
+            "nodes.0.profile: unknown profile h100; use one of: a100-40gb, a100-40gb-mig, a100-80gb, a10g-24gb, b200-192gb, cpu, h100-10gb-mig, h100-20gb-mig, h100-40gb-mig, h100-80gb, h100-nvl-94gb, h200-141gb, l4-24gb, l40s-48gb, none, t4-16gb",
         ),
     ],
 )

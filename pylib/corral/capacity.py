@@ -381,8 +381,12 @@ def pack(
 
 
 def products(profiles: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """GPU product label to profile name."""
-    return {str(p["product"]): name for name, p in profiles.items() if p.get("product")}
+    """GPU product label to the name of its whole-GPU profile (MIG slices share the label)."""
+    return {
+        str(p["product"]): name
+        for name, p in profiles.items()
+        if p.get("product") and not p.get("mig")
+    }
 
 
 def format_plan(plan: ClusterPlan) -> str:
