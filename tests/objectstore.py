@@ -69,6 +69,17 @@ class Store:
         )
         return md5(src)
 
+    def put_dir(self, prefix: str, directory: Path) -> None:
+        """Store every file under directory below the prefix, with rclone."""
+        dest = f":s3:{BUCKET}/{prefix}"
+        subprocess.run(
+            [str(require(RCLONE)), "copy", str(directory), dest],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
     def gets(self, key: str) -> int:
         """GET requests the server has seen for the object."""
         return self.log.read_text().count(f"GET /{BUCKET}/{key}?")
@@ -163,14 +174,15 @@ def rendered(
 
 
 def localize(cmd: list[str], root: Path) -> list[str]:
-    """The pod's command with its paths on this machine."""
+    """The pod's command with its paths on this machine (its /run/corral next to the root)."""
     swap = {
         "python3": sys.executable,
         "/corral/modelcache.py": str(SCRIPT),
         MOUNT: str(root),
         "/run/corral/rclone": str(require(RCLONE)),
     }
-    return [swap.get(a, a) for a in cmd]
+    run_dir = root.parent / "run"
+    return [swap.get(a, a.replace("/run/corral/", f"{run_dir}/")) for a in cmd]
 
 
 def run_fetch(cmd: list[str], env: dict[str, str], root: Path, **kw: Any) -> subprocess.Popen[str]:

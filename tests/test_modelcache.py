@@ -18,11 +18,13 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import render
 from loopback import free_port, processes
 from objectstore import (
     BUCKET,
     MOUNT,
     NO_SPACE,
+    RCLONE,
     SCRIPT,
     Store,
     fetched,
@@ -34,6 +36,7 @@ from objectstore import (
     upload_model,
     wait,
 )
+from prom import only
 
 
 def test_rendered_fetch_downloads_verifies_and_renames_into_place(
@@ -281,3 +284,52 @@ def test_chart_renders_node_cache_paths_for_the_pod(store: Store) -> None:
         "AWS_SECRET_ACCESS_KEY",
         "AWS_SESSION_TOKEN",
     }
+
+
+def test_agent_preloads_the_rendered_preload_list_checking_pins(
+    store: Store, tmp_path: Path
+) -> None:
+    good = upload_model(store, "pre-good", {"w.bin": os.urandom(100_000)})
+    upload_model(store, "pre-drift", {"w.bin": os.urandom(100_000)})
+    preload = [
+        {"model": f"s3://{BUCKET}/pre-good", "pins": good},
+        {"model": f"s3://{BUCKET}/pre-drift", "pins": {"w.bin": "0" * 32}},
+    ]
+    sets = [
+        "modelGroups.m.model=s3://weights/x",
+        "modelGroups.m.cache.type=node",
+        "objectStore.provider=Other",
+        f"objectStore.endpoint={store.url}",
+        "objectStore.pathStyle=true",
+        "objectStore.credentials.existingSecret=s3-creds",
+    ]
+    values = tmp_path / "values.yaml"
+    values.write_text(json.dumps({"nodeCache": {"preload": preload}}))
+    docs = render([values], sets=sets)
+    agent = only(docs, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]
+    root = tmp_path / "root"
+    root.mkdir()
+    port = free_port()
+    swap = {
+        "--root=/cache": f"--root={root}",
+        "--rclone=/run/corral/rclone": f"--rclone={RCLONE}",
+        "--interval=30": "--interval=0.2",
+        "/corral/modelcache.py": str(SCRIPT),
+        "python3": sys.executable,
+    }
+    argv = [swap.get(a, a) for a in agent["command"] if not a.startswith("--port=")]
+    argv += ["--host=127.0.0.1", f"--port={port}"]
+    env = {e["name"]: e.get("value", store.creds.get(e["name"], "")) for e in agent["env"]}
+    env = {**os.environ, **env, "RCLONE_CONFIG": str(tmp_path / "rclone.conf")}
+    log = tmp_path / "agent.log"
+    drift = f"modelcache: preload: error: s3://{BUCKET}/pre-drift/w.bin: the store's ETag"
+    with processes() as procs, open(log, "w") as out:
+        procs.append(subprocess.Popen(argv, env=env, stdout=out))
+        wait(lambda: _check(drift in log.read_text()))
+        got = _metrics(port)
+    assert got["corral_cache_misses_total"] == 1
+    assert got["corral_cache_models"] == 1
+    good_dirs = list((root / "models" / "s3" / BUCKET / "pre-good").iterdir())
+    assert [d.name[:7] for d in good_dirs] == ["pinned-"]
+    assert md5(good_dirs[0] / "w.bin") == good["w.bin"]
+    assert not (root / "models" / "s3" / BUCKET / "pre-drift").exists()

@@ -126,6 +126,10 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         {"modelGroups": {"a": {"model": "hf://o/a", "cache": {"type": "hostPath"}}}},
         "modelGroups.a.cache.hostPath: required with cache.type hostPath",
     ),
+    "preload-no-agent": (
+        {"nodeCache": {"preload": [{"model": "s3://bkt/m"}], "agent": {"enabled": False}}},
+        "nodeCache.preload: only the cache agent preloads; set nodeCache.agent.enabled true",
+    ),
     "s3-no-cache": (
         {"modelGroups": {"a": {"model": "s3://bkt/m", "cache": {"type": "none"}}}},
         "modelGroups.a.model: s3:// models are downloaded into the cache; set cache.type",

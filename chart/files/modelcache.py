@@ -354,23 +354,24 @@ class Agent:
         self.stuck = False
 
     def preload(self) -> None:
-        """Fetch every preload entry (DIR=SOURCE) not already complete."""
+        """Fetch every preload entry ({"dir", "source", "pins"}) not already complete."""
         for item in self.args.preload:
-            rel, source = item.split("=", 1)
-            if self.root.complete(rel):
+            entry = json.loads(item)
+            if self.root.complete(entry["dir"]):
                 continue
+            pins = [f"{key}={etag}" for key, etag in sorted(entry.get("pins", {}).items())]
             fetch_args = argparse.Namespace(
                 root=self.args.root,
-                dir=rel,
-                source=source,
+                dir=entry["dir"],
+                source=entry["source"],
                 revision="",
-                pin=[],
+                pin=pins,
                 rclone=self.args.rclone,
             )
             try:
                 fetch(fetch_args)
             except FetchError as err:
-                print(f"modelcache: preload: {err}", flush=True)
+                print(f"modelcache: preload: error: {err}", flush=True)
 
     def metrics(self) -> str:
         """Prometheus text exposition of the cache's state."""
@@ -458,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--host", default="0.0.0.0")
     a.add_argument("--port", default="9400")
     a.add_argument("--interval", default="30", help="seconds between budget checks")
-    a.add_argument("--preload", action="append", default=[], help="DIR=SOURCE")
+    a.add_argument("--preload", action="append", default=[], help='{"dir", "source", "pins"}')
     a.add_argument("--rclone", default="rclone")
     args = parser.parse_args(argv)
     try:

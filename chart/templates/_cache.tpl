@@ -24,6 +24,7 @@ Usage: {{ include "corral.cache.storeEnv" $ }}
 {{- define "corral.cache.storeEnv" -}}
 {{- $os := .Values.objectStore -}}
 - {name: RCLONE_CONFIG, value: /run/corral/rclone.conf}
+- {name: RCLONE_CACHE_DIR, value: /run/corral/rclone-cache}
 - {name: RCLONE_S3_PROVIDER, value: {{ $os.provider | quote }}}
 {{- with $os.endpoint }}
 - {name: RCLONE_S3_ENDPOINT, value: {{ . | quote }}}

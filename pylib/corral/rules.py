@@ -36,6 +36,12 @@ def problems(values: Mapping[str, Any], groups: Iterable[Group], release: str = 
             "gateway.gatewayAPI.parentRefs: gateway.kind gatewayAPI needs the Gateway its routes "
             "attach to; add a parentRef"
         )
+    node_cache = values["nodeCache"]
+    if node_cache.get("preload") and not node_cache["agent"]["enabled"]:
+        found.append(
+            "nodeCache.preload: only the cache agent preloads; "
+            "set nodeCache.agent.enabled true or remove the preload"
+        )
     tenants: set[str] = set()
     for tenant in gateway.get("tenants") or []:
         if tenant["name"] in tenants:

@@ -1,0 +1,74 @@
+"""Real vLLM serves a model the chart's node cache brought from an S3 store on loopback, and a
+second pod on the same node starts from the copy the first one made.
+
+Each "pod" is what the chart renders for a `cache.type: node` group with an s3:// model, run on
+one shared root (the node's disk): the cache-hold sidecar, the fetch init container, then the
+engine (tests/engines.py) on the directory the fetch filled. The times to the engine's startup
+probe are printed and written to .engine/logs/nodecache-cold-start.json.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from corral.render import Manifests
+from engines import LOGS, MODEL, require_engine, serve
+from loopback import processes
+from loopback import request as call
+from objectstore import BUCKET, Store, fetched, localize, model_dir, rendered, wait
+
+PREFIX = "engine/test-model"
+
+
+def _pod(store: Store, root: Path, held: Path) -> dict[str, float | bool]:
+    """Start one pod on the node: hold, fetch, engine; seconds of each step, and whether it hit."""
+    cmd, env, got = rendered(store, f"s3://{BUCKET}/{PREFIX}")
+    hold = next(c for c in got["pod"]["initContainers"] if c["name"] == "cache-hold")
+    started = time.monotonic()
+    with processes() as procs:
+        procs.append(subprocess.Popen(localize(hold["command"], root)))  # --ready: held
+        wait(held.stat)
+        done = fetched(cmd, env, root)
+        assert done.returncode == 0, done.stderr
+        fetch_s = time.monotonic() - started
+        with serve(Manifests(got["docs"]), ["m"], model_dir=model_dir(cmd, root)) as (served,):
+            status, body, _ = call(served.engine.url + "/v1/models")
+            assert status == 200
+            assert isinstance(body, dict)
+            assert [m["id"] for m in body["data"]] == ["m"]
+            total = time.monotonic() - started
+    held.unlink()
+    return {
+        "fetch_s": round(fetch_s, 2),
+        "ready_s": round(total, 2),
+        "hit": "cached" in done.stdout,
+    }
+
+
+def test_second_pod_on_a_node_serves_from_the_node_cache(store: Store, tmp_path: Path) -> None:
+    require_engine()
+    store.put_dir(PREFIX, MODEL)
+    root = tmp_path / "node"
+    root.mkdir()
+    (tmp_path / "run").mkdir()
+    held = tmp_path / "run" / "held"  # the pod's /run/corral/held, as localize places it
+    first = _pod(store, root, held)
+    second = _pod(store, root, held)
+    weights = sorted(p.relative_to(MODEL).as_posix() for p in MODEL.rglob("*.safetensors"))
+    assert weights
+    assert [store.gets(f"{PREFIX}/{w}") for w in weights] == [1] * len(weights)  # one transfer
+    assert (first["hit"], second["hit"]) == (False, True)
+    assert second["fetch_s"] < first["fetch_s"]
+    size = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file())
+    figures = {
+        "model_bytes": size,
+        "first_pod": first,
+        "second_pod": second,
+        "saved_s": round(float(first["ready_s"]) - float(second["ready_s"]), 2),
+    }
+    (LOGS / "nodecache-cold-start.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures), file=sys.stderr)
