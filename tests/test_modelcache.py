@@ -18,6 +18,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import prom
 from conftest import render
 from loopback import free_port, processes
 from objectstore import (
@@ -333,3 +334,44 @@ def test_agent_preloads_the_rendered_preload_list_checking_pins(
     assert [d.name[:7] for d in good_dirs] == ["pinned-"]
     assert md5(good_dirs[0] / "w.bin") == good["w.bin"]
     assert not (root / "models" / "s3" / BUCKET / "pre-drift").exists()
+
+
+def test_dashboard_panels_read_the_agent_as_its_pod_monitor_scrapes_it(
+    store: Store, tmp_path: Path
+) -> None:
+    upload_model(store, "dash", {"w.bin": os.urandom(300_000)})
+    cmd, env, _ = rendered(store, f"s3://{BUCKET}/dash")
+    root = tmp_path / "root"
+    root.mkdir()
+    assert fetched(cmd, env, root).returncode == 0  # a miss
+    assert fetched(cmd, env, root).returncode == 0  # a hit
+    docs = render(
+        sets=[
+            f"modelGroups.m.model=s3://{BUCKET}/dash",
+            "modelGroups.m.cache.type=node",
+            "monitoring.podMonitor.enabled=true",
+            "monitoring.dashboard.enabled=true",
+        ]
+    )
+    panels = json.loads(only(docs, "ConfigMap", "llm-corral-dashboard")["data"]["corral.json"])
+    cache_panels = [p for p in panels["panels"] if p["title"].startswith("Node model cache")]
+    assert [p["id"] for p in cache_panels] == [9, 10]
+    port = free_port()
+    target = prom.pod_target(
+        docs, "llm-corral-cache-agent", f"127.0.0.1:{port}", kind="DaemonSet", node="gpu-h100-0"
+    )
+    with processes() as procs:
+        procs.append(_agent(root, 5_000_000, port))
+        wait(lambda: _metrics(port))
+        with prom.prometheus([target]) as url:
+            used, budget = (prom.query(url, t["expr"]) for t in cache_panels[0]["targets"])
+            assert used == [({"node": "gpu-h100-0"}, 300_000.0)]
+            assert budget == [({"node": "gpu-h100-0"}, 5_000_000.0)]
+            series = {"app_kubernetes_io_instance": "llm", "node": "gpu-h100-0"}
+            for name in ("corral_cache_hits_total", "corral_cache_misses_total"):
+                ((labels, value),) = prom.query(url, name)
+                assert (value, {k: labels[k] for k in series}) == (1.0, series)
+            for panel_target in cache_panels[1]["targets"]:  # increase() needs two scrapes
+                expr = panel_target["expr"]
+                wait(lambda e=expr: _check(bool(prom.query(url, e))), timeout=10)
+                assert [labels for labels, _ in prom.query(url, expr)] == [{"node": "gpu-h100-0"}]
