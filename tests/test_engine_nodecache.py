@@ -3,8 +3,8 @@ second pod on the same node starts from the copy the first one made.
 
 Each "pod" is what the chart renders for a `cache.type: node` group with an s3:// model, run on
 one shared root (the node's disk): the cache-hold sidecar, the fetch init container, then the
-engine (tests/engines.py) on the directory the fetch filled. The times to the engine's startup
-probe are printed and written to .engine/logs/nodecache-cold-start.json.
+engine (tests/engines.py) on the directory the fetch filled. The time of each step is printed
+and written to .engine/logs/nodecache-cold-start.json.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def _pod(store: Store, root: Path, held: Path) -> dict[str, float | bool]:
             total = time.monotonic() - started
     held.unlink()
     return {
-        "fetch_s": round(fetch_s, 2),
+        "fetch_s": round(fetch_s, 2),  # hold started and the model in place
+        "engine_s": round(total - fetch_s, 2),  # then the engine up to its startup probe
         "ready_s": round(total, 2),
         "hit": "cached" in done.stdout,
     }
@@ -64,11 +65,13 @@ def test_second_pod_on_a_node_serves_from_the_node_cache(store: Store, tmp_path:
     assert (first["hit"], second["hit"]) == (False, True)
     assert second["fetch_s"] < first["fetch_s"]
     size = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file())
+    # What the node cache saves a second pod is the download; the engine's own start varies for
+    # reasons of its own (vLLM's compile cache, the machine's load), so it is reported apart.
     figures = {
         "model_bytes": size,
         "first_pod": first,
         "second_pod": second,
-        "saved_s": round(float(first["ready_s"]) - float(second["ready_s"]), 2),
+        "download_saved_s": round(float(first["fetch_s"]) - float(second["fetch_s"]), 2),
     }
     (LOGS / "nodecache-cold-start.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures), file=sys.stderr)
