@@ -29,11 +29,13 @@ setup: ## Install every pinned tool into .tools/, the Python venv into .venv/, t
 	$(MAKE) --no-print-directory -j2 --output-sync=line tools engine browser
 
 .PHONY: tools
-tools: ## Build Helm 4 and 3, helm-unittest, helm-docs, the OCI registry, Prometheus and promtool, and the cluster's binaries; copy the CRDs (cached)
+tools: ## Build Helm 4 and 3, helm-unittest, helm-docs, the OCI registry, Prometheus and promtool, rclone and a loopback S3 server (moto), and the cluster's binaries; copy the CRDs (cached)
 	bash ci/setup-tools.sh
 	bash ci/setup-crds.sh
 	bash ci/setup-cluster-tools.sh
 	bash ci/setup-prometheus.sh
+	bash ci/setup-rclone.sh
+	bash ci/setup-s3.sh
 
 .PHONY: venv
 venv: $(VENV)/.installed ## Create the Python venv with the corral package (editable) and test deps

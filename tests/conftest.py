@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "chart"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 # Fixtures for the real-cluster tests and the release artifacts (made only when a test asks).
-pytest_plugins = ["kube", "shipping"]
+pytest_plugins = ["kube", "shipping", "objectstore"]
 
 HELMS = {"helm4": ROOT / ".tools" / "bin" / "helm", "helm3": ROOT / ".tools" / "bin" / "helm3"}
 

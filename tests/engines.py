@@ -64,10 +64,12 @@ def serve(
     hosts: list[str] | None = None,
     kv_cache_gib: int = 1,
     env: dict[str, str] | None = None,
+    model_dir: Path = MODEL,
 ) -> Iterator[list[Served]]:
     """Start one engine per entry of groups (a name twice: two replicas), from docs (one render
     for all, or one per group), on the given addresses (default: fresh loopback ones), with env
-    added; wait until every one answers its startup probe, yield them, stop them all on exit."""
+    added, loading model_dir; wait until every one answers its startup probe, yield them, stop
+    them all on exit."""
     require_engine()
     LOGS.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
@@ -78,7 +80,7 @@ def serve(
             engine = local.command(
                 renders[i],
                 group,
-                model_dir=MODEL,
+                model_dir=model_dir,
                 state_dir=STATE,
                 host=host,
                 kv_cache_gib=kv_cache_gib,

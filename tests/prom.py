@@ -104,16 +104,23 @@ def relabelings(monitor: dict[str, Any], endpoint: dict[str, Any]) -> list[dict[
         )
     rules.append({"target_label": "job", "replacement": f"{meta['namespace']}/{meta['name']}"})
     rules.append({"target_label": "endpoint", "replacement": endpoint["port"]})
+    for extra in endpoint.get("relabelings", []):  # the endpoint's own, after the operator's
+        rule = {
+            "source_labels": extra.get("sourceLabels", []),
+            "target_label": extra["targetLabel"],
+        }
+        rules.append(rule | {k: extra[k] for k in ("regex", "replacement", "action") if k in extra})
     return rules
 
 
 def discovery_labels(
-    namespace: str, pod: str, labels: Mapping[str, str], container: str, port: str
+    namespace: str, pod: str, labels: Mapping[str, str], container: str, port: str, node: str = ""
 ) -> dict[str, str]:
     """The labels Kubernetes SD (role pod) gives one named container port of a pod."""
     found = {
         "__meta_kubernetes_namespace": namespace,
         "__meta_kubernetes_pod_name": pod,
+        "__meta_kubernetes_pod_node_name": node,
         "__meta_kubernetes_pod_container_name": container,
         "__meta_kubernetes_pod_container_port_name": port,
     }
@@ -146,9 +153,9 @@ def relabel(labels: Mapping[str, str], rules: Sequence[Mapping[str, Any]]) -> di
     return {k: v for k, v in out.items() if not k.startswith("__")}
 
 
-def pod_discovery(deployment: Mapping[str, Any], pod: str) -> list[dict[str, str]]:
-    """The discovery labels of each named container port of a pod (named pod) of a rendered
-    Deployment."""
+def pod_discovery(deployment: Mapping[str, Any], pod: str, node: str = "") -> list[dict[str, str]]:
+    """The discovery labels of each named container port of a pod (named pod, on node) of a
+    rendered Deployment (or DaemonSet)."""
     template = deployment["spec"]["template"]
     return [
         discovery_labels(
@@ -157,19 +164,26 @@ def pod_discovery(deployment: Mapping[str, Any], pod: str) -> list[dict[str, str
             template["metadata"]["labels"],
             container["name"],
             port["name"],
+            node,
         )
         for container in template["spec"]["containers"]
         for port in container.get("ports", [])
     ]
 
 
-def pod_target(docs: list[dict[str, Any]], deployment: str, address: str, pod: str = "") -> Target:
-    """The one target the rendered PodMonitors make of a pod of the rendered Deployment
-    (named `<deployment>-POD_SUFFIX` unless pod is given), scraped at address."""
-    (workload,) = [
-        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == deployment
-    ]
-    ports = pod_discovery(workload, pod or f"{deployment}-{POD_SUFFIX}")
+def pod_target(
+    docs: list[dict[str, Any]],
+    deployment: str,
+    address: str,
+    pod: str = "",
+    kind: str = "Deployment",
+    node: str = "",
+) -> Target:
+    """The one target the rendered PodMonitors make of a pod of the rendered Deployment (or
+    another kind of workload), named `<deployment>-POD_SUFFIX` unless pod is given, on node,
+    scraped at address."""
+    (workload,) = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == deployment]
+    ports = pod_discovery(workload, pod or f"{deployment}-{POD_SUFFIX}", node)
     targets: list[Target] = []
     for monitor in (d for d in docs if d["kind"] == "PodMonitor"):
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:

@@ -44,8 +44,8 @@ CASES = {
         "- at '/modelGroups/a': missing property 'model'",
     ),
     "bad-model-source": (
-        "modelGroups:\n  a: {model: 's3://bucket/model'}\n",
-        "- at '/modelGroups/a/model': 's3://bucket/model' does not match pattern",
+        "modelGroups:\n  a: {model: 'gs://bucket/model'}\n",
+        "- at '/modelGroups/a/model': 'gs://bucket/model' does not match pattern",
     ),
 }
 

@@ -138,6 +138,26 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         {"modelGroups": {"a": {"model": "hf://o/a", "cache": {"type": "hostPath"}}}},
         "modelGroups.a.cache.hostPath: required with cache.type hostPath",
     ),
+    "preload-no-agent": (
+        {"nodeCache": {"preload": [{"model": "s3://bkt/m"}], "agent": {"enabled": False}}},
+        "nodeCache.preload: only the cache agent preloads; set nodeCache.agent.enabled true",
+    ),
+    "s3-no-cache": (
+        {"modelGroups": {"a": {"model": "s3://bkt/m", "cache": {"type": "none"}}}},
+        "modelGroups.a.model: s3:// models are downloaded into the cache; set cache.type",
+    ),
+    "s3-no-download": (
+        {"modelGroups": {"a": {"model": "s3://bkt/m", "download": {"enabled": False}}}},
+        "modelGroups.a.download.enabled: engines do not read s3:// stores; keep it true",
+    ),
+    "pins-not-s3": (
+        {"modelGroups": {"a": {"model": "hf://o/a", "pins": {"c.json": "0" * 32}}}},
+        "modelGroups.a.pins: only s3:// models take pins; remove it",
+    ),
+    "node-not-downloaded": (
+        {"modelGroups": {"a": {"model": "pvc://claim/m", "cache": {"type": "node"}}}},
+        "modelGroups.a.cache.type: node holds only models the chart downloads",
+    ),
     "multinode-tgi": (
         {
             "modelGroups": {

@@ -43,9 +43,12 @@ It prints nothing. Each group has everything a template needs worked out:
   preset      the engine preset with the group's image/command/port/paths over it ({} if unknown)
   profile     the GPU profile ({} when gpus.type is empty or unknown)
   servedName  canonical served name; servedNames: what the engine itself is told to serve
-  model       source (hf | pvc | image), id (hf), claim and subPath (pvc), ref (what the engine
-              loads: the downloaded directory when download is on, else the hf id or a path)
-  download    true when an init container fetches the hf:// model into the cache (model.dir)
+  model       source (hf | s3 | pvc | image), id (hf), url (s3), claim and subPath (pvc), dir (the
+              model's directory under the cache root when downloaded), ref (what the engine
+              loads: mountPath/dir when download is on, else the hf id or a path)
+  download    true when an init container fetches the hf:// or s3:// model into the cache
+  fetch       true when chart/files/modelcache.py does that fetch (every s3:// model, and every
+              model of a cache.type node group): a lock, a partial directory, a rename
   prefixCaching the preset's switch for settings.prefixCaching: args, env and config ({} if unset)
   engineConfig  content of the engine's options file ({} when the engine has none)
 Why a memo: nearly every template needs every group and include returns only text, so each one
@@ -91,15 +94,21 @@ Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
 {{- if hasPrefix "hf://" $modelStr -}}
 {{- $id := trimPrefix "hf://" $modelStr -}}
 {{- $model = dict "source" "hf" "id" $id "ref" $id -}}
+{{- else if hasPrefix "s3://" $modelStr -}}
+{{- $url := trimSuffix "/" $modelStr -}}
+{{- $model = dict "source" "s3" "url" $url "ref" $url "dir" (include "corral.groups.s3Dir" (dict "url" $url "pins" $v.pins)) -}}
 {{- else if hasPrefix "pvc://" $modelStr -}}
 {{- $parts := splitn "/" 2 (trimPrefix "pvc://" $modelStr) -}}
 {{- $sub := $parts._1 | default "" -}}
 {{- $model = dict "source" "pvc" "claim" $parts._0 "subPath" $sub "ref" (printf "/model-source/%s" $sub | trimSuffix "/") -}}
 {{- end -}}
-{{- $download := and $v.download.enabled (eq $model.source "hf") (ne $v.cache.type "none") -}}
+{{- $download := and $v.download.enabled (has $model.source (list "hf" "s3")) (ne $v.cache.type "none") -}}
+{{- $fetch := and $download (or (eq $model.source "s3") (eq $v.cache.type "node")) -}}
 {{- if $download -}}
-{{- $dir := printf "%s/models/%s/%s" (trimSuffix "/" $v.cache.mountPath) $model.id (toString ($v.revision | default "main")) -}}
-{{- $_ := set $model "ref" $dir -}}
+{{- if eq $model.source "hf" -}}
+{{- $_ := set $model "dir" (printf "models/%s/%s" $model.id (toString ($v.revision | default "main"))) -}}
+{{- end -}}
+{{- $_ := set $model "ref" (printf "%s/%s" (trimSuffix "/" $v.cache.mountPath) $model.dir) -}}
 {{- end -}}
 {{- $prefixCaching := dict -}}
 {{- if not (kindIs "invalid" $v.settings.prefixCaching) -}}
@@ -126,6 +135,7 @@ Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
       "servedNames" $servedNames
       "model" $model
       "download" $download
+      "fetch" $fetch
       "prefixCaching" $prefixCaching
       "engineConfig" $engineConfig) -}}
 {{- end -}}
@@ -177,4 +187,15 @@ standby
 epp
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+corral.groups.s3Dir: the cache directory of an s3:// model: models/s3/<bucket>/<prefix>/<revision>,
+the revision "pinned-" and a hash of the pins (another pin set is another directory), else "unpinned".
+Usage: {{ include "corral.groups.s3Dir" (dict "url" "s3://bucket/prefix" "pins" $pins) }}
+*/}}
+{{- define "corral.groups.s3Dir" -}}
+{{- $pins := .pins | default dict -}}
+{{- $rev := ternary (printf "pinned-%s" (toJson $pins | sha256sum | trunc 12)) "unpinned" (gt (len $pins) 0) -}}
+{{- printf "models/s3/%s/%s" (trimSuffix "/" .url | trimPrefix "s3://") $rev -}}
 {{- end -}}

@@ -79,7 +79,13 @@ spec:
   {{- end }}
   {{- if $g.download }}
   initContainers:
-    {{- include "corral.pod.download" . | nindent 4 }}
+    {{- if eq $v.cache.type "node" }}
+    {{- include "corral.pod.cacheHold" . | nindent 4 }}
+    {{- end }}
+    {{- if eq $g.model.source "s3" }}
+    {{- include "corral.pod.rclone" $ctx | nindent 4 }}
+    {{- end }}
+    {{- include (ternary "corral.pod.fetch" "corral.pod.download" $g.fetch) . | nindent 4 }}
   {{- end }}
   containers:
     - name: engine
@@ -135,7 +141,7 @@ spec:
       volumeMounts:
         {{- include "corral.pod.volumeMounts" $g | nindent 8 }}
   volumes:
-    {{- include "corral.pod.volumes" $g | nindent 4 }}
+    {{- include "corral.pod.volumes" . | nindent 4 }}
 {{- end -}}
 
 {{/*
@@ -180,6 +186,104 @@ Usage: {{ include "corral.pod.download" (dict "ctx" $ "group" $g) }}
   volumeMounts:
     - name: cache
       mountPath: {{ $v.cache.mountPath }}
+{{- end -}}
+
+{{/*
+corral.pod.cacheHold: a sidecar (started before the fetch, alive as long as the pod) that holds the
+model's use lock on the node cache, so the cache agent never evicts a model a pod uses.
+Usage: {{ include "corral.pod.cacheHold" (dict "ctx" $ "group" $g) }}
+*/}}
+{{- define "corral.pod.cacheHold" -}}
+{{- $nc := .ctx.Values.nodeCache -}}
+{{- $g := .group -}}
+- name: cache-hold
+  image: {{ printf "%s:%s" $nc.image.repository (toString $nc.image.tag) | quote }}
+  imagePullPolicy: {{ $nc.image.pullPolicy }}
+  restartPolicy: Always
+  command: [python3, /corral/modelcache.py, hold, --root, {{ $g.values.cache.mountPath | quote }}, --dir, {{ $g.model.dir | quote }}, --ready, /run/corral/held]
+  env:
+    - {name: PYTHONDONTWRITEBYTECODE, value: "1"}
+  # The fetch starts only once the lock is held.
+  startupProbe:
+    exec:
+      command: [test, -e, /run/corral/held]
+    periodSeconds: 1
+    failureThreshold: 60
+  {{- with $nc.holdResources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- include "corral.cache.securityContext" .ctx | nindent 4 }}
+  volumeMounts:
+    - {name: cache, mountPath: {{ $g.values.cache.mountPath }}}
+    - {name: modelcache, mountPath: /corral, readOnly: true}
+    - {name: corral-run, mountPath: /run/corral}
+{{- end -}}
+
+{{/*
+corral.pod.rclone: copies the rclone binary (static) from its pinned image for the fetch to run.
+Usage: {{ include "corral.pod.rclone" $ }}
+*/}}
+{{- define "corral.pod.rclone" -}}
+{{- $img := .Values.objectStore.rclone.image -}}
+- name: rclone
+  image: {{ printf "%s:%s" $img.repository (toString $img.tag) | quote }}
+  imagePullPolicy: {{ $img.pullPolicy }}
+  command: [cp, /usr/local/bin/rclone, /run/corral/rclone]
+  securityContext:
+    {{- include "corral.cache.securityContext" . | nindent 4 }}
+  volumeMounts:
+    - {name: corral-run, mountPath: /run/corral}
+{{- end -}}
+
+{{/*
+corral.pod.fetch: the init container that brings an s3:// model (rclone), or any model of a node
+cache (rclone or the hf CLI), into its directory under the cache with chart/files/modelcache.py:
+one download per model at a time, into a partial directory renamed into place once complete and
+verified, pinned ETags checked against the store first.
+Usage: {{ include "corral.pod.fetch" (dict "ctx" $ "group" $g) }}
+*/}}
+{{- define "corral.pod.fetch" -}}
+{{- $g := .group -}}
+{{- $v := $g.values -}}
+{{- $img := $v.download.image -}}
+{{- $cmd := list "python3" "/corral/modelcache.py" "fetch" "--root" $v.cache.mountPath "--dir" $g.model.dir -}}
+{{- if eq $g.model.source "s3" -}}
+{{- $cmd = concat $cmd (list "--source" $g.model.url "--rclone" "/run/corral/rclone") -}}
+{{- range $key := keys ($v.pins | default dict) | sortAlpha }}{{ $cmd = append $cmd (printf "--pin=%s=%s" $key (index $v.pins $key)) }}{{ end -}}
+{{- else -}}
+{{- $cmd = concat $cmd (list "--source" (printf "hf://%s" $g.model.id)) -}}
+{{- with $v.revision }}{{ $cmd = concat $cmd (list "--revision" (toString .)) }}{{ end -}}
+{{- end -}}
+- name: download
+  image: {{ printf "%s:%s" ($img.repository | default $g.preset.image.repository) (toString ($img.tag | default $g.preset.image.tag)) | quote }}
+  imagePullPolicy: {{ $g.preset.image.pullPolicy }}
+  command:
+    {{- toYaml $cmd | nindent 4 }}
+  env:
+    - {name: PYTHONDONTWRITEBYTECODE, value: "1"}
+    {{- if eq $g.model.source "s3" }}
+    {{- include "corral.cache.storeEnv" .ctx | nindent 4 }}
+    {{- else }}
+    {{- include "corral.engine.hfEnv" . | nindent 4 }}
+    - name: HF_HUB_DISABLE_TELEMETRY
+      value: "1"
+    {{- end }}
+  {{- with $v.download.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- if eq $v.cache.type "node" }}
+    {{- include "corral.cache.securityContext" .ctx | nindent 4 }}
+    {{- else }}
+    {{- toYaml ($v.securityContext | default dict) | nindent 4 }}
+    {{- end }}
+  volumeMounts:
+    - {name: cache, mountPath: {{ $v.cache.mountPath }}}
+    - {name: modelcache, mountPath: /corral, readOnly: true}
+    - {name: corral-run, mountPath: /run/corral}
 {{- end -}}
 
 {{/*
@@ -265,6 +369,10 @@ Usage: {{ include "corral.pod.volumeMounts" $g }}
 {{- if ne .values.cache.type "none" }}
 - name: cache
   mountPath: {{ .values.cache.mountPath }}
+  {{- if eq .values.cache.type "node" }}
+  # The node's cache is the agent's to change: engines only read it.
+  readOnly: true
+  {{- end }}
 {{- end }}
 {{- if eq .model.source "pvc" }}
 - name: model-source
@@ -284,10 +392,12 @@ Usage: {{ include "corral.pod.volumeMounts" $g }}
 {{- end -}}
 
 {{/*
-corral.pod.volumes: the volumes behind corral.pod.volumeMounts.
-Usage: {{ include "corral.pod.volumes" $g }}
+corral.pod.volumes: the volumes behind corral.pod.volumeMounts and the init containers.
+Usage: {{ include "corral.pod.volumes" (dict "ctx" $ "group" $g) }}
 */}}
 {{- define "corral.pod.volumes" -}}
+{{- $ctx := .ctx -}}
+{{- with .group -}}
 {{- $c := .values.cache -}}
 - name: dshm
   emptyDir:
@@ -309,6 +419,19 @@ Usage: {{ include "corral.pod.volumes" $g }}
 {{- else if eq $c.type "emptyDir" }}
 - name: cache
   emptyDir: {}
+{{- else if eq $c.type "node" }}
+# Provisioned with the node's local disk and owned by nodeCache.runAsUser (never created here as root).
+- name: cache
+  hostPath:
+    path: {{ $ctx.Values.nodeCache.root }}
+    type: Directory
+{{- end }}
+{{- if .fetch }}
+- name: modelcache
+  configMap:
+    name: {{ include "corral.names.fullname" $ctx }}-modelcache
+- name: corral-run
+  emptyDir: {}
 {{- end }}
 {{- if eq .model.source "pvc" }}
 - name: model-source
@@ -326,5 +449,6 @@ Usage: {{ include "corral.pod.volumes" $g }}
   secret:
     secretName: {{ .values.multiNode.sshSecret }}
     defaultMode: 0400
+{{- end }}
 {{- end }}
 {{- end -}}

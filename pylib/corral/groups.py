@@ -41,18 +41,19 @@ class Group:
 
     @property
     def model_source(self) -> str:
-        """hf, pvc or image."""
+        """hf, s3, pvc or image."""
         model = str(self.values.get("model", ""))
-        return (
-            "hf" if model.startswith("hf://") else "pvc" if model.startswith("pvc://") else "image"
-        )
+        for scheme in ("hf", "s3", "pvc"):
+            if model.startswith(f"{scheme}://"):
+                return scheme
+        return "image"
 
     @property
     def downloads(self) -> bool:
-        """True when an init container fetches the hf:// model into the cache."""
+        """True when an init container fetches the hf:// or s3:// model into the cache."""
         return bool(
             self.values["download"]["enabled"]
-            and self.model_source == "hf"
+            and self.model_source in ("hf", "s3")
             and self.values["cache"]["type"] != "none"
         )
 

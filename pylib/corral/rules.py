@@ -36,6 +36,12 @@ def problems(values: Mapping[str, Any], groups: Iterable[Group], release: str = 
             "gateway.gatewayAPI.parentRefs: gateway.kind gatewayAPI needs the Gateway its routes "
             "attach to; add a parentRef"
         )
+    node_cache = values["nodeCache"]
+    if node_cache.get("preload") and not node_cache["agent"]["enabled"]:
+        found.append(
+            "nodeCache.preload: only the cache agent preloads; "
+            "set nodeCache.agent.enabled true or remove the preload"
+        )
     tenants: set[str] = set()
     for tenant in gateway.get("tenants") or []:
         if tenant["name"] in tenants:
@@ -284,3 +290,18 @@ def _cache_problems(group: Group) -> Iterator[str]:
         yield f"{path}.cache.existingClaim: required with cache.type existingClaim; name the claim"
     if cache["type"] == "hostPath" and not cache.get("hostPath"):
         yield f"{path}.cache.hostPath: required with cache.type hostPath; name the node directory"
+    source, download = group.model_source, group.values["download"]["enabled"]
+    if source == "s3" and cache["type"] == "none":
+        yield (
+            f"{path}.model: s3:// models are downloaded into the cache; "
+            "set cache.type (node, pvc, existingClaim, hostPath or emptyDir)"
+        )
+    if source == "s3" and not download:
+        yield f"{path}.download.enabled: engines do not read s3:// stores; keep it true"
+    if group.values.get("pins") and source != "s3":
+        yield f"{path}.pins: only s3:// models take pins; remove it"
+    if cache["type"] == "node" and not group.downloads:
+        yield (
+            f"{path}.cache.type: node holds only models the chart downloads; "
+            "use an hf:// or s3:// model with download.enabled true"
+        )
