@@ -197,7 +197,7 @@ Usage: {{ include "corral.pod.cacheHold" (dict "ctx" $ "group" $g) }}
 {{- $nc := .ctx.Values.nodeCache -}}
 {{- $g := .group -}}
 - name: cache-hold
-  image: {{ printf "%s:%s" $nc.image.repository (toString $nc.image.tag) | quote }}
+  image: {{ include "corral.images.ref" (dict "ctx" .ctx "repository" $nc.image.repository "tag" $nc.image.tag) | quote }}
   imagePullPolicy: {{ $nc.image.pullPolicy }}
   restartPolicy: Always
   command: [python3, /corral/modelcache.py, hold, --root, {{ $g.values.cache.mountPath | quote }}, --dir, {{ $g.model.dir | quote }}, --ready, /run/corral/held]
@@ -228,7 +228,7 @@ Usage: {{ include "corral.pod.rclone" $ }}
 {{- define "corral.pod.rclone" -}}
 {{- $img := .Values.objectStore.rclone.image -}}
 - name: rclone
-  image: {{ printf "%s:%s" $img.repository (toString $img.tag) | quote }}
+  image: {{ include "corral.images.ref" (dict "ctx" . "repository" $img.repository "tag" $img.tag) | quote }}
   imagePullPolicy: {{ $img.pullPolicy }}
   command: [cp, /usr/local/bin/rclone, /run/corral/rclone]
   securityContext:
@@ -257,7 +257,7 @@ Usage: {{ include "corral.pod.fetch" (dict "ctx" $ "group" $g) }}
 {{- with $v.revision }}{{ $cmd = concat $cmd (list "--revision" (toString .)) }}{{ end -}}
 {{- end -}}
 - name: download
-  image: {{ printf "%s:%s" ($img.repository | default $g.preset.image.repository) (toString ($img.tag | default $g.preset.image.tag)) | quote }}
+  image: {{ include "corral.images.ref" (dict "ctx" .ctx "repository" ($img.repository | default $g.preset.image.repository) "tag" ($img.tag | default $g.preset.image.tag)) | quote }}
   imagePullPolicy: {{ $g.preset.image.pullPolicy }}
   command:
     {{- toYaml $cmd | nindent 4 }}
