@@ -50,8 +50,19 @@ def test_models_lists_served_names_and_aliases() -> None:
             "engine": "vllm",
             "served_name": "llama-8b",
             "aliases": ["llama", "meta-llama/Llama-3.1-8B-Instruct"],
+            "adapters": [],
         }
     ]
+
+
+def test_models_lists_lora_adapters(tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text(
+        "modelGroups:\n  base:\n    model: hf://o/base\n    revision: r1\n"
+        "    adapters: [{name: sql, source: hf://o/sql-lora, revision: r2}]\n"
+    )
+    done = corral("models", str(values))
+    assert done.stdout == "base  group: base  engine: vllm  adapters: sql\n"
 
 
 def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:

@@ -32,6 +32,8 @@ It prints nothing. Each group has everything a template needs worked out:
   model       source (hf | pvc | image), id (hf), claim and subPath (pvc), ref (what the engine
               loads: the downloaded directory when download is on, else the hf id or a path)
   download    true when an init container fetches the hf:// model into the cache (model.dir)
+  adapters    the LoRA adapters: name, source (hf | pvc | image), id and revision (hf), claim and
+              subPath (pvc), download (fetched into the cache), ref (what the engine loads)
   prefixCaching the preset's switch for settings.prefixCaching: args, env and config ({} if unset)
   engineConfig  content of the engine's options file ({} when the engine has none)
 Why a memo: nearly every template needs every group and include returns only text, so each one
@@ -87,6 +89,24 @@ Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
 {{- $dir := printf "%s/models/%s/%s" (trimSuffix "/" $v.cache.mountPath) $model.id (toString ($v.revision | default "main")) -}}
 {{- $_ := set $model "ref" $dir -}}
 {{- end -}}
+{{- $adapters := list -}}
+{{- $cacheOn := and $v.download.enabled (ne $v.cache.type "none") -}}
+{{- range $i, $a := $v.adapters | default list -}}
+{{- $src := toString $a.source -}}
+{{- $ad := dict "name" $a.name "source" "image" "ref" $src "download" false -}}
+{{- if hasPrefix "hf://" $src -}}
+{{- $id := trimPrefix "hf://" $src -}}
+{{- $ad = dict "name" $a.name "source" "hf" "id" $id "revision" (toString ($a.revision | default "")) "download" $cacheOn "ref" $id -}}
+{{- if $cacheOn -}}
+{{- $_ := set $ad "ref" (printf "%s/adapters/%s/%s" (trimSuffix "/" $v.cache.mountPath) $id (toString ($a.revision | default "main"))) -}}
+{{- end -}}
+{{- else if hasPrefix "pvc://" $src -}}
+{{- $parts := splitn "/" 2 (trimPrefix "pvc://" $src) -}}
+{{- $sub := $parts._1 | default "" -}}
+{{- $ad = dict "name" $a.name "source" "pvc" "claim" $parts._0 "subPath" $sub "download" false "ref" (printf "/adapter-sources/%d/%s" $i $sub | trimSuffix "/") -}}
+{{- end -}}
+{{- $adapters = append $adapters $ad -}}
+{{- end -}}
 {{- $prefixCaching := dict -}}
 {{- if not (kindIs "invalid" $v.settings.prefixCaching) -}}
 {{- $prefixCaching = index ($preset.prefixCaching | default dict) (toString $v.settings.prefixCaching) | default dict -}}
@@ -112,6 +132,7 @@ Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
       "servedNames" $servedNames
       "model" $model
       "download" $download
+      "adapters" $adapters
       "prefixCaching" $prefixCaching
       "engineConfig" $engineConfig) -}}
 {{- end -}}
