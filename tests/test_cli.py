@@ -139,6 +139,32 @@ def test_new_creates_then_appends_and_refuses_clashes(tmp_path: Path) -> None:
     ]
 
 
+def test_adapter_relays_and_the_gateway_mesh_validate(tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "gateway": {"replicas": 2},
+                "networkPolicy": {"enabled": True},
+                "modelGroups": {
+                    "llama": {
+                        "model": "hf://o/llama",
+                        "revision": "r1",
+                        "adapters": [
+                            {"name": "sql", "source": "hf://o/sql-lora", "revision": "a1"},
+                            {"name": "chat", "source": "pvc://loras/chat"},
+                        ],
+                    }
+                },
+            }
+        )
+    )
+    done = corral("render", str(values), "--validate", "--kube-version", "1.30")
+    assert done.returncode == 0, done.stderr
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(done.stdout) if d}
+    assert {"llm-corral-llama-sql", "llm-corral-llama-chat", "llm-corral-llama-relay"} <= names
+
+
 def test_render_validates_for_a_kubernetes_version() -> None:
     done = corral(
         "render", "examples/single-tgi.yaml", "--validate", "--kube-version", "1.30", "-n", "ml"
