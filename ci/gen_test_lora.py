@@ -35,7 +35,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(SEED)
-    base = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.bfloat16)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
     config = LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=TARGETS, init_lora_weights=False)
     adapter = get_peft_model(base, config)
     adapter.save_pretrained(out, safe_serialization=True)

@@ -6,9 +6,12 @@ second replica routes on its own and the two disagree."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import pytest
 
 from conftest import ROOT
 from loopback import chat, free_port, gateway, gateway_args, processes, request, wait_for_models
@@ -19,7 +22,7 @@ MODEL = "llama-8b"
 # Long shared prefixes, one per conversation, so cache-aware routing keys on them.
 PREFIXES = [f"conversation {i}: " + "the same long system prompt " * 20 for i in range(12)]
 # The mesh gossips tree deltas and repairs a replica that missed the start within seconds.
-SYNC_SECONDS = 8
+SYNC_SECONDS = 15
 
 
 def loopback_mesh(args: list[str], name: str, port: int, peer: int) -> list[str]:
@@ -53,6 +56,8 @@ def replicas(mesh: bool) -> Iterator[tuple[str, str, set[int]]]:
     sets = ["gateway.replicas=2", f"gateway.mesh.enabled={str(mesh).lower()}"]
     with processes() as procs:
         procs += [stand_in(p, MODEL) for p in engines]
+        for p in engines:  # up before the gateways start, so each registers both at once
+            wait_until_up(f"http://127.0.0.1:{p}/health")
         urls, meshes = [], [free_port(), free_port()]
         for i, name in enumerate(("a", "b")):
             port, metrics = free_port(), free_port()
@@ -63,7 +68,31 @@ def replicas(mesh: bool) -> Iterator[tuple[str, str, set[int]]]:
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
             wait_for_models(url, 1)
+            wait_for_workers(url, len(engines))
         yield urls[0], urls[1], set(engines)
+
+
+def wait_until_up(url: str) -> None:
+    """Until url answers 200 (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if request(url, timeout=1)[0] == 200:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within 10 s")
+
+
+def wait_for_workers(url: str, count: int) -> None:
+    """Until the gateway has registered count workers (60 s at most): a worker that missed its
+    first health check joins later, and prefixes sent before it would all go to the other."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, body, _ = request(url + "/workers", timeout=2)
+        if status == 200 and isinstance(body, dict) and body["total"] == count:
+            return
+        time.sleep(0.3)
+    pytest.fail(f"the gateway did not register {count} workers within 60 s")
 
 
 def engine_for(url: str, text: str) -> int:
@@ -88,7 +117,7 @@ def test_a_prefix_reaches_the_same_engine_through_either_replica() -> None:
     with replicas(mesh=True) as (a, b, engines):
         before, after = route_twice(a, b)
         assert set(before) == engines  # the prefixes are spread over both engines
-        assert after == before
+        assert after == before, (before, after)
 
 
 def test_without_the_mesh_the_replicas_route_on_their_own() -> None:
