@@ -74,8 +74,9 @@ def test_a_burst_beyond_permits_and_queue_is_refused_at_once_and_the_admitted_ar
             assert isinstance(body, dict)
             assert body["error"]["type"] == "rate_limit_error"
             assert body["error"]["code"] == "admission_queue_full"
-        # The queued half waited for a permit, one engine delay later than the first half.
-        assert sorted(s for _, s, _ in served)[-1] >= 2.0
+        # The queued ones waited for a permit: they finish about one engine delay (1 s) after
+        # the first ones.
+        assert sum(s > 1.5 for _, s, _ in served) == QUEUE
         print(
             f"burst {BURST}: {len(served)} served (max {max(s for _, s, _ in served):.2f} s), "
             f"{len(refused)} refused with 429 (max {max(s for _, s, _ in refused):.3f} s)"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT
 from loopback import chat, free_port, gateway, gateway_args, processes, request, wait_for_models
@@ -22,7 +23,7 @@ MODEL = "llama-8b"
 # Long shared prefixes, one per conversation, so cache-aware routing keys on them.
 PREFIXES = [f"conversation {i}: " + "the same long system prompt " * 20 for i in range(12)]
 # The mesh gossips tree deltas and repairs a replica that missed the start within seconds.
-SYNC_SECONDS = 15
+SYNC_SECONDS = 8
 
 
 def loopback_mesh(args: list[str], name: str, port: int, peer: int) -> list[str]:
@@ -58,9 +59,10 @@ def replicas(mesh: bool) -> Iterator[tuple[str, str, set[int]]]:
         procs += [stand_in(p, MODEL) for p in engines]
         for p in engines:  # up before the gateways start, so each registers both at once
             wait_until_up(f"http://127.0.0.1:{p}/health")
-        urls, meshes = [], [free_port(), free_port()]
+        urls, metrics_urls, meshes = [], [], [free_port(), free_port()]
         for i, name in enumerate(("a", "b")):
             port, metrics = free_port(), free_port()
+            metrics_urls.append(f"http://127.0.0.1:{metrics}/metrics")
             args = gateway_args(EXAMPLE, sets, port, metrics)
             assert ("--enable-mesh" in args) is mesh
             args = loopback_mesh(args, name, meshes[i], meshes[1 - i])
@@ -69,7 +71,30 @@ def replicas(mesh: bool) -> Iterator[tuple[str, str, set[int]]]:
         for url in urls:
             wait_for_models(url, 1)
             wait_for_workers(url, len(engines))
+        if mesh:
+            # A replica that gets tree deltas before it knows its peer cannot ask for the
+            # missing part of the tree, so traffic starts once both have synced with each other.
+            wait_for_sync(metrics_urls, ["b", "a"])
         yield urls[0], urls[1], set(engines)
+
+
+def wait_for_sync(metrics: list[str], peers: list[str]) -> None:
+    """Until one replica (metrics[i]) has finished two mesh sync rounds with the other
+    (peers[i]), 30 s at most: the replica that opened the sync stream counts them."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for url, peer in zip(metrics, peers, strict=True):
+            _, text, _ = request(url, timeout=2)
+            for family in text_string_to_metric_families(str(text)):
+                for sample in family.samples:
+                    if (
+                        sample.name == "router_mesh_sync_round_duration_seconds_count"
+                        and sample.labels.get("peer") == peer
+                        and sample.value >= 2
+                    ):
+                        return
+        time.sleep(0.3)
+    pytest.fail("the replicas finished no mesh sync rounds within 30 s")
 
 
 def wait_until_up(url: str) -> None:
