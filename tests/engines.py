@@ -27,6 +27,7 @@ from corral.render import Manifests
 
 ENGINE_DIR = ROOT / ".engine"
 MODEL = ENGINE_DIR / "model"
+LORA = ENGINE_DIR / "lora"  # ci/gen_test_lora.py: random LoRA adapters for MODEL
 STATE = ENGINE_DIR / "state"
 LOGS = ENGINE_DIR / "logs"
 BIN = ENGINE_DIR / "venv" / "bin"
@@ -65,11 +66,12 @@ def serve(
     kv_cache_gib: int = 1,
     env: dict[str, str] | None = None,
     model_dir: Path = MODEL,
+    adapter_dirs: dict[str, Path] | None = None,
 ) -> Iterator[list[Served]]:
     """Start one engine per entry of groups (a name twice: two replicas), from docs (one render
     for all, or one per group), on the given addresses (default: fresh loopback ones), with env
-    added, loading model_dir; wait until every one answers its startup probe, yield them, stop
-    them all on exit."""
+    added, loading model_dir with adapters pointed at adapter_dirs; wait until every one answers
+    its startup probe, yield them, stop them all on exit."""
     require_engine()
     LOGS.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
@@ -85,6 +87,7 @@ def serve(
                 host=host,
                 kv_cache_gib=kv_cache_gib,
                 cpus=str(i % cores),
+                adapter_dirs=adapter_dirs,
             )
             if env:
                 engine = dataclasses.replace(engine, env={**engine.env, **env})

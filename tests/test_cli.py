@@ -50,8 +50,19 @@ def test_models_lists_served_names_and_aliases() -> None:
             "engine": "vllm",
             "served_name": "llama-8b",
             "aliases": ["llama", "meta-llama/Llama-3.1-8B-Instruct"],
+            "adapters": [],
         }
     ]
+
+
+def test_models_lists_lora_adapters(tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text(
+        "modelGroups:\n  base:\n    model: hf://o/base\n    revision: r1\n"
+        "    adapters: [{name: sql, source: hf://o/sql-lora, revision: r2}]\n"
+    )
+    done = corral("models", str(values))
+    assert done.stdout == "base  group: base  engine: vllm  adapters: sql\n"
 
 
 def test_user_mistakes_are_one_line_without_traceback(tmp_path: Path) -> None:
@@ -126,6 +137,32 @@ def test_new_creates_then_appends_and_refuses_clashes(tmp_path: Path) -> None:
         "qwen2-5-7b-instruct",
         "llama",
     ]
+
+
+def test_adapter_relays_and_the_gateway_mesh_validate(tmp_path: Path) -> None:
+    values = tmp_path / "v.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "gateway": {"replicas": 2},
+                "networkPolicy": {"enabled": True},
+                "modelGroups": {
+                    "llama": {
+                        "model": "hf://o/llama",
+                        "revision": "r1",
+                        "adapters": [
+                            {"name": "sql", "source": "hf://o/sql-lora", "revision": "a1"},
+                            {"name": "chat", "source": "pvc://loras/chat"},
+                        ],
+                    }
+                },
+            }
+        )
+    )
+    done = corral("render", str(values), "--validate", "--kube-version", "1.30")
+    assert done.returncode == 0, done.stderr
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(done.stdout) if d}
+    assert {"llm-corral-llama-sql", "llm-corral-llama-chat", "llm-corral-llama-relay"} <= names
 
 
 def test_render_validates_for_a_kubernetes_version() -> None:

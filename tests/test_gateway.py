@@ -135,3 +135,44 @@ def test_serving_pods_carry_the_labels_and_port_the_gateway_discovers() -> None:
 def test_no_gateway_objects_with_kind_none() -> None:
     docs = render(sets=["modelGroups.m.model=hf://o/m", "gateway.kind=none"])
     assert not [d for d in docs if "-gateway" in d["metadata"]["name"]]
+
+
+def test_admission_and_mesh_reach_smg() -> None:
+    docs = render(
+        sets=[
+            "modelGroups.m.model=hf://o/m",
+            "gateway.replicas=2",
+            "gateway.admission.maxConcurrentRequests=64",
+            "gateway.admission.queueSize=16",
+            "gateway.admission.queueTimeoutSeconds=5",
+            "gateway.admission.ratePerSecond=10",
+        ]
+    )
+    args = [
+        a.replace("$(POD_IP)", "10.0.0.7").replace("$(POD_NAME)", "gw-0")
+        for a in gateway_container(docs)["args"]
+    ]
+    parsed = parse(args)
+    assert (parsed.max_concurrent_requests, parsed.queue_size, parsed.queue_timeout_secs) == (
+        64,
+        16,
+        5,
+    )
+    assert parsed.rate_limit_tokens_per_second == 10
+    assert (parsed.enable_mesh, parsed.mesh_host, parsed.mesh_port) == (True, "0.0.0.0", 39527)
+    assert (parsed.mesh_advertise_host, parsed.mesh_server_name) == ("10.0.0.7", "gw-0")
+    assert parsed.router_selector == {
+        "app.kubernetes.io/instance": "llm",
+        "app.kubernetes.io/component": "gateway",
+    }
+
+
+def test_defaults_admit_1024_and_run_no_mesh_for_one_replica() -> None:
+    parsed = parse(gateway_container(render(sets=["modelGroups.m.model=hf://o/m"]))["args"])
+    assert (parsed.max_concurrent_requests, parsed.queue_size, parsed.queue_timeout_secs) == (
+        1024,
+        256,
+        30,
+    )
+    assert parsed.rate_limit_tokens_per_second is None
+    assert parsed.enable_mesh is False

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT
 from corral.check import check
@@ -200,6 +201,17 @@ def test_impact_restart_scale_objects_unchanged() -> None:
     assert only_scale == [("llama-8b", "scale", ["replicas 1 -> 0"])]
     added = _impact({"modelGroups": {"extra": {"model": "hf://o/x"}}})
     assert ("extra", "added", []) in added
+
+
+def test_impact_reads_the_engine_workload_not_an_adapter_relay(tmp_path: Path) -> None:
+    base = tmp_path / "lora.yaml"
+    adapters = [{"name": "sql", "source": "/adapters/sql"}]
+    base.write_text(
+        yaml.safe_dump(merge(load(SINGLE), {"modelGroups": {"llama-8b": {"adapters": adapters}}}))
+    )
+    assert _impact({"modelGroups": {"llama-8b": {"replicas": 0}}}, base) == [
+        ("llama-8b", "scale", ["replicas 1 -> 0"])
+    ]
 
 
 def test_impact_of_texts_parses_only_what_differs() -> None:

@@ -27,6 +27,9 @@ def group(**keys: Any) -> dict[str, Any]:
     return {"modelGroups": {"a": {"model": "hf://o/a", **keys}}}
 
 
+LORA = {"name": "l", "source": "/loras/l"}
+
+
 RULES: dict[str, tuple[dict[str, Any], str]] = {
     "duplicate-alias": (
         {
@@ -371,6 +374,51 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         {"huggingface": {"token": {"existingSecret": "s", "value": "v"}}},
         "huggingface.token: both existingSecret and value are set; keep one",
     ),
+    "adapter-name-taken": (
+        {
+            "modelGroups": {
+                "a": {"model": "hf://o/a"},
+                "b": {"model": "/m", "adapters": [{"name": "a", "source": "/l"}]},
+            }
+        },
+        'modelGroups.b.adapters: "a" is already served by modelGroups.a; served names and aliases',
+    ),
+    "adapter-engine": (
+        {"modelGroups": {"t": {"model": "/m", "engine": "tgi", "adapters": [LORA]}}},
+        "modelGroups.t.adapters: engine tgi has no LoRA support in the chart",
+    ),
+    "adapter-unpinned": (
+        {"modelGroups": {"a": {"model": "/m", "adapters": [{"name": "l", "source": "hf://o/l"}]}}},
+        "modelGroups.a.adapters[0].revision: an hf:// adapter needs a pinned revision",
+    ),
+    "adapter-not-cached": (
+        {
+            "modelGroups": {
+                "a": {
+                    "model": "/m",
+                    "cache": {"type": "none"},
+                    "adapters": [{"name": "l", "source": "hf://o/l", "revision": "r"}],
+                }
+            }
+        },
+        "modelGroups.a.adapters[0].source: hf:// adapters are downloaded into the cache",
+    ),
+    "adapter-revision-not-hf": (
+        {"modelGroups": {"a": {"model": "/m", "adapters": [{**LORA, "revision": "r"}]}}},
+        "modelGroups.a.adapters[0].revision: only hf:// adapters have revisions; remove it",
+    ),
+    "adapter-base-model": (
+        {"modelGroups": {"a": {"model": "/m", "adapters": [{**LORA, "baseModel": "hf://o/x"}]}}},
+        "modelGroups.a.adapters[0].baseModel: the adapter was trained on hf://o/x but the group",
+    ),
+    "adapter-name-length": (
+        {
+            "modelGroups": {
+                "g" * 40: {"model": "/m", "adapters": [{"name": "a" * 20, "source": "/l"}]}
+            }
+        },
+        f"modelGroups.{'g' * 40}: object name",
+    ),
 }
 SCHEMA: dict[str, tuple[dict[str, Any], str, str]] = {
     # case: (values, helm's path in its message, corral's key path)
@@ -408,6 +456,16 @@ SCHEMA: dict[str, tuple[dict[str, Any], str, str]] = {
         {"gateway": {"tenants": [{"name": "team-a"}]}},
         "'/gateway/tenants/0': missing property 'existingSecret'",
         "gateway.tenants.0: 'existingSecret'",
+    ),
+    "adapter-name": (
+        {"modelGroups": {"a": {"model": "/m", "adapters": [{"name": "Sql_Lora", "source": "/l"}]}}},
+        "'/modelGroups/a/adapters/0/name'",
+        "modelGroups.a.adapters.0.name:",
+    ),
+    "admission-queue": (
+        {"gateway": {"admission": {"queueSize": -1}}},
+        "'/gateway/admission/queueSize'",
+        "gateway.admission.queueSize:",
     ),
 }
 

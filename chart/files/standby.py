@@ -7,8 +7,12 @@ group's Service answers is forwarded to it; one that runs out of time gets an Op
 with a Retry-After header. Once the group has a ready pod, /ready fails and the gateway routes to
 the group's own pods again.
 
+With --relay it is a LoRA adapter's relay instead: it carries the adapter's name as its model
+label, is Ready while the group has a ready pod, and forwards each request to the group's Service
+unchanged, so the gateway lists and routes the adapter's name (SMG knows one model per pod).
+
     python standby.py --model NAME --backend HOST:PORT [--port 8080] [--wait 60]
-                      [--retry-after 30] [--window 60]
+                      [--retry-after 30] [--window 60] [--relay]
 
 Standard library only, so that it runs on a stock Python image.
 """
@@ -54,6 +58,7 @@ class Standby:
     wait: float
     retry_after: int
     window: float
+    relay: bool = False
     waiting: int = 0
     arrivals: deque[float] = field(default_factory=deque)
     answered: dict[str, int] = field(default_factory=lambda: {"forwarded": 0, "refused": 0})
@@ -149,12 +154,11 @@ class Standby:
 
     def refuse(self, writer: asyncio.StreamWriter) -> None:
         """The OpenAI-shaped 503 with Retry-After."""
-        message = (
-            f"Model '{self.model}' is scaled to zero and still starting;"
-            f" retry after {self.retry_after} seconds"
-        )
+        state = "has no ready pod" if self.relay else "is scaled to zero and still starting"
+        message = f"Model '{self.model}' {state}; retry after {self.retry_after} seconds"
         headers = [("Retry-After", str(self.retry_after))]
-        reply(writer, 503, error("model_waking", message), headers)
+        code = "model_unavailable" if self.relay else "model_waking"
+        reply(writer, 503, error(code, message), headers)
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer requests on one connection until the peer closes it or a request is forwarded."""
@@ -182,7 +186,8 @@ class Standby:
             reply(writer, 200, {"status": "ok"})
         elif path == "/ready":
             up = await self.group_up()
-            reply(writer, 503 if up else 200, {"standing_in": not up})
+            ready = up if self.relay else not up
+            reply(writer, 200 if ready else 503, {"standing_in": not up, "relay": self.relay})
         elif path == "/status":
             reply(writer, 200, self.status())
         elif path == "/metrics":
@@ -258,6 +263,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=60, help="seconds to hold each request")
     p.add_argument("--retry-after", type=int, default=30, help="Retry-After of the 503 answer")
     p.add_argument("--window", type=float, default=60, help="seconds an arrival counts as demand")
+    p.add_argument(
+        "--relay", action="store_true", help="relay an adapter name to the running group"
+    )
     return p
 
 
@@ -265,7 +273,9 @@ async def main(argv: list[str] | None = None) -> None:
     """Serve until killed."""
     args = parser().parse_args(argv)
     host, _, port = args.backend.rpartition(":")
-    standby = Standby(args.model, host, int(port), args.wait, args.retry_after, args.window)
+    standby = Standby(
+        args.model, host, int(port), args.wait, args.retry_after, args.window, args.relay
+    )
     server = await asyncio.start_server(standby.serve, args.host, args.port, limit=MAX_HEAD_BYTES)
     async with server:
         await server.serve_forever()

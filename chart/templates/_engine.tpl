@@ -1,6 +1,7 @@
 {{/*
 corral.engine.args: the engine's arguments as a YAML list: model, bind address, port, served
-names, revision, parallelism and settings through the preset's flags, then fixedArgs, extraArgs.
+names, revision, parallelism and settings through the preset's flags, the LoRA adapters (one
+name=path word each after the preset's modules flag), then fixedArgs, extraArgs.
 Single values are passed as --flag=value; a multi-name served-name flag takes separate words.
 In a LeaderWorkerSet the preset's multiNode leaderArgs or workerArgs follow.
 Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") }} (nothing when there are none)
@@ -48,6 +49,17 @@ Usage: {{ include "corral.engine.args" (dict "group" $g "role" "") }} (nothing w
 {{- end -}}
 {{- if and $f.trustRemoteCode $s.trustRemoteCode -}}
 {{- $args = append $args $f.trustRemoteCode -}}
+{{- end -}}
+{{- $lora := $p.lora | default dict -}}
+{{- if and .adapters $lora.enable -}}
+{{- $args = concat $args (list $lora.enable $lora.modules) -}}
+{{- range .adapters }}{{ $args = append $args (printf "%s=%s" .name .ref) }}{{ end -}}
+{{- if not (kindIs "invalid" $v.lora.maxRank) -}}
+{{- $args = append $args (printf "%s=%d" $lora.maxRank (int $v.lora.maxRank)) -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $v.lora.maxLoras) -}}
+{{- $args = append $args (printf "%s=%d" $lora.maxLoras (int $v.lora.maxLoras)) -}}
+{{- end -}}
 {{- end -}}
 {{- $args = concat $args (.prefixCaching.args | default list) -}}
 {{- with $p.configFile -}}

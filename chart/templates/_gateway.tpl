@@ -24,7 +24,8 @@ corral.gateway.args: SMG's arguments. It discovers this release's serving pods i
 namespace (workers of multi-node groups carry no corral.dev/serving label), takes each pod's model
 id from its corral.dev/model label and its port from the smg.ai/worker-ports annotation, and maps
 every alias to its canonical name. The API key and the tenants' keys come from env vars set from
-Secrets, never as literal text.
+Secrets, never as literal text. Admission limits always; the mesh (peers found by the gateway pods'
+labels, each advertising its pod IP) with more than one replica.
 Usage: {{ include "corral.gateway.args" $ | fromYamlArray }}
 */}}
 {{- define "corral.gateway.args" -}}
@@ -64,5 +65,22 @@ Usage: {{ include "corral.gateway.args" $ | fromYamlArray }}
 {{- range $i, $tenant := $gw.tenants -}}
 {{- $args = append $args (printf "--tenant-api-key=%s:$(SMG_TENANT_KEY_%d)" $tenant.name $i) -}}
 {{- end -}}
+{{- $ad := $gw.admission -}}
+{{- $args = concat $args (list (printf "--max-concurrent-requests=%d" (int $ad.maxConcurrentRequests)) (printf "--queue-size=%d" (int $ad.queueSize)) (printf "--queue-timeout-secs=%d" (int $ad.queueTimeoutSeconds))) -}}
+{{- if gt (int $ad.ratePerSecond) 0 -}}
+{{- $args = append $args (printf "--rate-limit-tokens-per-second=%d" (int $ad.ratePerSecond)) -}}
+{{- end -}}
+{{- if include "corral.gateway.mesh" . -}}
+{{- $args = concat $args (list "--enable-mesh" "--mesh-host=0.0.0.0" "--mesh-advertise-host=$(POD_IP)" (printf "--mesh-port=%d" (int $gw.mesh.port)) "--mesh-server-name=$(POD_NAME)" "--router-selector" (printf "app.kubernetes.io/instance=%s" .Release.Name) "app.kubernetes.io/component=gateway") -}}
+{{- end -}}
 {{- toYaml (concat $args ($gw.extraArgs | default list)) -}}
+{{- end -}}
+
+{{/*
+corral.gateway.mesh: "true" when the gateway replicas share routing state over SMG's mesh
+(mesh.enabled and more than one replica).
+Usage: {{ if include "corral.gateway.mesh" $ }}
+*/}}
+{{- define "corral.gateway.mesh" -}}
+{{- if and .Values.gateway.mesh.enabled (gt (int .Values.gateway.replicas) 1) -}}true{{- end -}}
 {{- end -}}

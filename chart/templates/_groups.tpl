@@ -49,6 +49,8 @@ It prints nothing. Each group has everything a template needs worked out:
   download    true when an init container fetches the hf:// or s3:// model into the cache
   fetch       true when chart/files/modelcache.py does that fetch (every s3:// model, and every
               model of a cache.type node group): a lock, a partial directory, a rename
+  adapters    the LoRA adapters: name, source (hf | pvc | image), id and revision (hf), claim and
+              subPath (pvc), download (fetched into the cache), ref (what the engine loads)
   prefixCaching the preset's switch for settings.prefixCaching: args, env and config ({} if unset)
   engineConfig  content of the engine's options file ({} when the engine has none)
 Why a memo: nearly every template needs every group and include returns only text, so each one
@@ -110,6 +112,24 @@ Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
 {{- end -}}
 {{- $_ := set $model "ref" (printf "%s/%s" (trimSuffix "/" $v.cache.mountPath) $model.dir) -}}
 {{- end -}}
+{{- $adapters := list -}}
+{{- $cacheOn := and $v.download.enabled (ne $v.cache.type "none") -}}
+{{- range $i, $a := $v.adapters | default list -}}
+{{- $src := toString $a.source -}}
+{{- $ad := dict "name" $a.name "source" "image" "ref" $src "download" false -}}
+{{- if hasPrefix "hf://" $src -}}
+{{- $id := trimPrefix "hf://" $src -}}
+{{- $ad = dict "name" $a.name "source" "hf" "id" $id "revision" (toString ($a.revision | default "")) "download" $cacheOn "ref" $id -}}
+{{- if $cacheOn -}}
+{{- $_ := set $ad "ref" (printf "%s/adapters/%s/%s" (trimSuffix "/" $v.cache.mountPath) $id (toString ($a.revision | default "main"))) -}}
+{{- end -}}
+{{- else if hasPrefix "pvc://" $src -}}
+{{- $parts := splitn "/" 2 (trimPrefix "pvc://" $src) -}}
+{{- $sub := $parts._1 | default "" -}}
+{{- $ad = dict "name" $a.name "source" "pvc" "claim" $parts._0 "subPath" $sub "download" false "ref" (printf "/adapter-sources/%d/%s" $i $sub | trimSuffix "/") -}}
+{{- end -}}
+{{- $adapters = append $adapters $ad -}}
+{{- end -}}
 {{- $prefixCaching := dict -}}
 {{- if not (kindIs "invalid" $v.settings.prefixCaching) -}}
 {{- $prefixCaching = index ($preset.prefixCaching | default dict) (toString $v.settings.prefixCaching) | default dict -}}
@@ -136,6 +156,7 @@ Usage: {{- include "corral.groups.all" $ }}{{ range $g := $.corralGroups }}
       "model" $model
       "download" $download
       "fetch" $fetch
+      "adapters" $adapters
       "prefixCaching" $prefixCaching
       "engineConfig" $engineConfig) -}}
 {{- end -}}

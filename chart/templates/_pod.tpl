@@ -77,15 +77,27 @@ spec:
   topologySpreadConstraints:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- if $g.download }}
+  {{- $fetched := list }}
+  {{- range $i, $a := $g.adapters }}{{ if $a.download }}{{ $fetched = append $fetched $i }}{{ end }}{{ end }}
+  {{- if or $g.download $fetched }}
   initContainers:
+    {{- if $g.download }}
     {{- if eq $v.cache.type "node" }}
     {{- include "corral.pod.cacheHold" . | nindent 4 }}
     {{- end }}
     {{- if eq $g.model.source "s3" }}
     {{- include "corral.pod.rclone" $ctx | nindent 4 }}
     {{- end }}
-    {{- include (ternary "corral.pod.fetch" "corral.pod.download" $g.fetch) . | nindent 4 }}
+    {{- if $g.fetch }}
+    {{- include "corral.pod.fetch" . | nindent 4 }}
+    {{- else }}
+    {{- include "corral.pod.download" (dict "ctx" $ctx "group" $g "name" "download" "id" $g.model.id "revision" $v.revision "dir" $g.model.ref) | nindent 4 }}
+    {{- end }}
+    {{- end }}
+    {{- range $i := $fetched }}
+    {{- $a := index $g.adapters $i }}
+    {{- include "corral.pod.download" (dict "ctx" $ctx "group" $g "name" (printf "download-adapter-%d" $i) "id" $a.id "revision" $a.revision "dir" $a.ref) | nindent 4 }}
+    {{- end }}
   {{- end }}
   containers:
     - name: engine
@@ -154,19 +166,19 @@ serviceAccountName: {{ $sa.name | default (ternary .fullname "default" $sa.creat
 {{- end -}}
 
 {{/*
-corral.pod.download: the init container that fetches an hf:// model at its pinned revision into a
-directory of its own in the cache (skipping files already there), so the engine starts from local
-disk and never needs the Hub or a revision flag of its own.
-Usage: {{ include "corral.pod.download" (dict "ctx" $ "group" $g) }}
+corral.pod.download: an init container that fetches an hf:// repository (the model, or a LoRA
+adapter) at its pinned revision into a directory of its own in the cache (skipping files already
+there), so the engine starts from local disk and never needs the Hub or a revision flag of its own.
+Usage: {{ include "corral.pod.download" (dict "ctx" $ "group" $g "name" "download" "id" ID "revision" REV "dir" DIR) }}
 */}}
 {{- define "corral.pod.download" -}}
 {{- $g := .group -}}
 {{- $v := $g.values -}}
 {{- $img := $v.download.image -}}
-{{- $cmd := list "hf" "download" $g.model.id -}}
-{{- with $v.revision }}{{ $cmd = concat $cmd (list "--revision" (toString .)) }}{{ end -}}
-{{- $cmd = concat $cmd (list "--local-dir" $g.model.ref) -}}
-- name: download
+{{- $cmd := list "hf" "download" .id -}}
+{{- with .revision }}{{ $cmd = concat $cmd (list "--revision" (toString .)) }}{{ end -}}
+{{- $cmd = concat $cmd (list "--local-dir" .dir) -}}
+- name: {{ .name }}
   image: {{ include "corral.images.ref" (dict "ctx" .ctx "repository" ($img.repository | default $g.preset.image.repository) "tag" ($img.tag | default $g.preset.image.tag)) | quote }}
   imagePullPolicy: {{ $g.preset.image.pullPolicy }}
   command:
@@ -360,7 +372,7 @@ Usage: {{ include "corral.pod.securityContext" (dict "group" $g "role" $role) }}
 {{- end -}}
 
 {{/*
-corral.pod.volumeMounts: /dev/shm, the model cache and a pvc:// model source.
+corral.pod.volumeMounts: /dev/shm, the model cache, a pvc:// model source and pvc:// adapters.
 Usage: {{ include "corral.pod.volumeMounts" $g }}
 */}}
 {{- define "corral.pod.volumeMounts" -}}
@@ -378,6 +390,13 @@ Usage: {{ include "corral.pod.volumeMounts" $g }}
 - name: model-source
   mountPath: /model-source
   readOnly: true
+{{- end }}
+{{- range $i, $a := .adapters }}
+{{- if eq $a.source "pvc" }}
+- name: adapter-{{ $i }}
+  mountPath: /adapter-sources/{{ $i }}
+  readOnly: true
+{{- end }}
 {{- end }}
 {{- if .engineConfig }}
 - name: engine-config
@@ -438,6 +457,14 @@ Usage: {{ include "corral.pod.volumes" (dict "ctx" $ "group" $g) }}
   persistentVolumeClaim:
     claimName: {{ .model.claim }}
     readOnly: true
+{{- end }}
+{{- range $i, $a := .adapters }}
+{{- if eq $a.source "pvc" }}
+- name: adapter-{{ $i }}
+  persistentVolumeClaim:
+    claimName: {{ $a.claim }}
+    readOnly: true
+{{- end }}
 {{- end }}
 {{- if .engineConfig }}
 - name: engine-config

@@ -327,14 +327,15 @@ def variants_command(base: Path, overrides: Path, out_dir: Path) -> None:
 @VALUES
 @OUTPUT
 def models_command(values: tuple[Path, ...], output: str) -> None:
-    """List the served names and aliases of VALUES files."""
+    """List the served names, aliases and LoRA adapters of VALUES files."""
     models = served_models(_merged(values))
     if output == "json":
         click.echo(json.dumps([dataclasses.asdict(m) for m in models]))
         return
     for m in models:
         aliases = f"  aliases: {', '.join(m.aliases)}" if m.aliases else ""
-        click.echo(f"{m.served_name}  group: {m.group}  engine: {m.engine}{aliases}")
+        adapters = f"  adapters: {', '.join(m.adapters)}" if m.adapters else ""
+        click.echo(f"{m.served_name}  group: {m.group}  engine: {m.engine}{aliases}{adapters}")
 
 
 @cli.command("size")

@@ -14,6 +14,7 @@ T = TypeVar("T")
 
 WORKLOADS = ("Deployment", "LeaderWorkerSet")
 GROUP_LABEL = "corral.dev/group"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 # Helm prints each manifest after a `---` line; in a manifest, its top-level `kind:` line and
 # the `metadata:` key with every line indented under it.
 DOCUMENT = re.compile(r"^---[ \t]*\n", re.MULTILINE)
@@ -83,13 +84,22 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") 
     return paths
 
 
+def _workload(docs: dict[str, Any]) -> dict[str, Any]:
+    """The group's engine workload (its standby and adapter relays carry its label too)."""
+    for doc in docs.values():
+        labels = doc["metadata"].get("labels", {})
+        if doc["kind"] in WORKLOADS and labels.get(COMPONENT_LABEL) == "model-server":
+            found: dict[str, Any] = doc
+            return found
+    return {}
+
+
 def _group_change(group: str, old: dict[str, Any], new: dict[str, Any]) -> GroupChange:
     if not old:
         return GroupChange(group, "added")
     if not new:
         return GroupChange(group, "removed")
-    old_work: dict[str, Any] = next((d for d in old.values() if d["kind"] in WORKLOADS), {})
-    new_work: dict[str, Any] = next((d for d in new.values() if d["kind"] in WORKLOADS), {})
+    old_work, new_work = _workload(old), _workload(new)
     old_spec, new_spec = old_work.get("spec", {}), new_work.get("spec", {})
     if old_work.get("kind") != new_work.get("kind"):
         return GroupChange(

@@ -58,6 +58,16 @@ class Group:
         )
 
     @property
+    def adapters(self) -> list[dict[str, Any]]:
+        """The LoRA adapters as written."""
+        return [dict(a) for a in self.values.get("adapters") or []]
+
+    @property
+    def caches_downloads(self) -> bool:
+        """True when hf:// repositories (the model, adapters) can be fetched into the cache."""
+        return bool(self.values["download"]["enabled"] and self.values["cache"]["type"] != "none")
+
+    @property
     def image_tag(self) -> str:
         """The image tag in force: the group's, else the preset's."""
         preset_tag = (self.preset or {}).get("image", {}).get("tag", "")

@@ -3,7 +3,8 @@
 Only what cannot hold outside a pod is replaced, each replacement here and nowhere else:
 
 - the model the engine loads: the rendered path points into the pod's cache volume (or names a
-  hub id); a local model directory takes its place, so nothing is downloaded;
+  hub id); a local model directory takes its place, so nothing is downloaded; likewise each LoRA
+  adapter given a local directory (the `name=path` words after the preset's `lora.modules` flag);
 - the bind host: pods bind every interface (0.0.0.0); here the engine binds one loopback address;
 - env that only a pod has: values from Secrets or the pod's own fields are left out, and cache
   folders the chart points into the pod's volume (`HF_HOME`) move to a local state folder, which
@@ -85,7 +86,11 @@ def _workload(manifests: Manifests, group: str) -> dict[str, Any]:
     """The pod template of the group's serving pods (the leader's, for multi-node groups)."""
     for doc in manifests:
         labels = doc.get("metadata", {}).get("labels", {})
-        if labels.get("corral.dev/group") != group:
+        # The group's standby and adapter relays carry its group label too.
+        if (
+            labels.get("corral.dev/group") != group
+            or labels.get("app.kubernetes.io/component") != "model-server"
+        ):
             continue
         if doc["kind"] == "Deployment":
             template: dict[str, Any] = doc["spec"]["template"]
@@ -149,8 +154,12 @@ def command(
     gpus: bool = False,
     kv_cache_gib: int = 1,
     cpus: str = "",
+    adapter_dirs: Mapping[str, Path] | None = None,
 ) -> Engine:
-    """The group's rendered engine container as a local command (see the module docstring)."""
+    """The group's rendered engine container as a local command (see the module docstring).
+
+    adapter_dirs maps LoRA adapter names to local directories.
+    """
     pod = _workload(manifests, group)
     labels = pod["metadata"]["labels"]
     (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "engine"]
@@ -178,6 +187,8 @@ def command(
     elif "CORRAL_MODEL" in env:
         replaced.append(f"env CORRAL_MODEL {env['CORRAL_MODEL']}: the pod's cache; {model_dir}")
         env["CORRAL_MODEL"] = str(model_dir)
+
+    replaced += _local_adapters(args, preset, adapter_dirs or {})
 
     host_flag = preset["flags"]["host"]
     if host_flag and _set_flag(args, host_flag, host):
@@ -210,6 +221,22 @@ def command(
     port = int(container["ports"][0]["containerPort"])
     names = _served_names(args, preset) or [labels["corral.dev/model"]]
     return Engine(group, engine, argv, env, host, port, names, _probes(container), replaced)
+
+
+def _local_adapters(args: list[str], preset: dict[str, Any], dirs: Mapping[str, Path]) -> list[str]:
+    """Point each adapter named in dirs at its local directory, in place; what was replaced."""
+    flag = (preset.get("lora") or {}).get("modules")
+    if not flag or flag not in args:
+        return []
+    replaced = []
+    for i in range(args.index(flag) + 1, len(args)):
+        name, sep, path = args[i].partition("=")
+        if not sep or args[i].startswith("-"):
+            break
+        if name in dirs:
+            args[i] = f"{name}={dirs[name]}"
+            replaced.append(f"adapter {name} {path}: the pod's cache; {dirs[name]}")
+    return replaced
 
 
 def _served_names(args: list[str], preset: dict[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""The names a stack serves: each group's canonical served name and aliases."""
+"""The names a stack serves: each group's canonical served name, aliases and LoRA adapters."""
 
 from __future__ import annotations
 
@@ -18,11 +18,18 @@ class ServedModel:
     engine: str
     served_name: str
     aliases: tuple[str, ...]
+    adapters: tuple[str, ...] = ()
 
 
 def served_models(values: Mapping[str, Any]) -> list[ServedModel]:
-    """Served names and aliases of every enabled group, in group-name order."""
+    """Served names, aliases and adapter names of every enabled group, in group-name order."""
     return [
-        ServedModel(g.name, g.engine, g.served_name, tuple(g.aliases))
+        ServedModel(
+            g.name,
+            g.engine,
+            g.served_name,
+            tuple(g.aliases),
+            tuple(str(a["name"]) for a in g.adapters),
+        )
         for g in enabled(coalesce(values))
     ]

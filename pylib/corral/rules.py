@@ -76,6 +76,8 @@ def _group_problems(
     wake = wake_source(group, values)
     if wake == "standby":
         objects.append(f"{base}-standby")
+    if values["gateway"]["kind"] == "smg" and group.adapters:
+        objects += [f"{base}-relay"] + [f"{base}-{a['name']}" for a in group.adapters]
     for name in objects:
         if len(name) > 63:
             yield (
@@ -95,7 +97,9 @@ def _group_problems(
     yield from credentials.in_args(f"{path}.extraArgs", v.get("extraArgs") or [])
     if v.get("revision") and group.model_source != "hf":
         yield f"{path}.revision: only hf:// models have revisions; remove it"
+    yield from _adapter_problems(group)
     names = [("servedName", group.served_name)] + [("aliases", a) for a in group.aliases]
+    names += [("adapters", str(a["name"])) for a in group.adapters]
     for key, name in names:
         if name in served:
             yield (
@@ -148,11 +152,41 @@ def _engine_problems(group: Group, preset: Mapping[str, Any]) -> Iterator[str]:
             yield (
                 f"{path}.parallelism.{axis}: engine {engine} has no {axis} parallelism; set it to 1"
             )
+    if group.adapters and not (preset.get("lora") or {}).get("enable"):
+        yield (
+            f"{path}.adapters: engine {engine} has no LoRA support in the chart; remove the "
+            "adapters, or serve them on a vllm or sglang group"
+        )
     if engine == "custom" and group.downloads and not v["download"]["image"].get("repository"):
         yield (
             f"{path}.download.image.repository: engine custom has no known download tool; "
             "set an image with the hf CLI, or download.enabled: false"
         )
+
+
+def _adapter_problems(group: Group) -> Iterator[str]:
+    model = str(group.values.get("model", ""))
+    for i, adapter in enumerate(group.adapters):
+        path = f"{group.path}.adapters[{i}]"
+        if str(adapter["source"]).startswith("hf://"):
+            if not adapter.get("revision"):
+                yield (
+                    f"{path}.revision: an hf:// adapter needs a pinned revision; "
+                    "set the commit to serve"
+                )
+            if not group.caches_downloads:
+                yield (
+                    f"{path}.source: hf:// adapters are downloaded into the cache; keep "
+                    "download.enabled true and a cache.type other than none"
+                )
+        elif adapter.get("revision"):
+            yield f"{path}.revision: only hf:// adapters have revisions; remove it"
+        base = adapter.get("baseModel")
+        if base and base != model:
+            yield (
+                f"{path}.baseModel: the adapter was trained on {base} but the group serves "
+                f"{model}; serve it on a group of that model"
+            )
 
 
 def _gpu_problems(group: Group) -> Iterator[str]:
