@@ -44,10 +44,14 @@ class Output:
             self.lines.append(line.rstrip("\n"))
 
     def wait(self, prefix: str, timeout: float) -> str:
-        """The first line starting with prefix, waiting for it."""
+        """The first line starting with prefix (after a progress line's time), waiting for it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [line for line in self.lines if line.startswith(prefix)]
+            found = [
+                line
+                for line in self.lines
+                if line.startswith(prefix) or line.partition("] ")[2].startswith(prefix)
+            ]
             if found:
                 return found[0]
             assert self.proc.poll() is None, "the demo exited:\n" + "\n".join(self.lines[-30:])
@@ -180,6 +184,10 @@ def test_make_demo_answers_wakes_the_sleeping_group_and_leaves_nothing() -> None
         assert woken["model"] == "batch", woken
         assert woken["system_fingerprint"].startswith("vllm-0.32.0")
         out.wait("batch: ready after", 1)
+        # Its standby turns unready; the group answers on its own.
+        out.wait("batch: its standby's /ready now fails", 30)
+        again = json.loads(bash(wake))
+        assert again["model"] == "batch", again
 
         started = tree(proc.pid) | set(cluster.pids())
         bound = listeners_of(started)

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 
 from corral import local, pods
+from corral.check import coalesce
 from corral.deploy import apply
 from corral.errors import CorralError, ToolError
 from corral.localcluster import LocalCluster, LocalSetup
@@ -59,6 +60,7 @@ class Sleeper:
 
     group: str
     deployment: str
+    pod: str  # the standby's
     standby: tuple[str, int]
     service: tuple[str, int]
     woken: bool = False
@@ -211,7 +213,8 @@ class Demo:
             f"{group}-standby",
             pods.standby_command(args, host=host, backend=f"{service[0]}:{service[1]}"),
         )
-        self.sleepers.append(Sleeper(group, self.workload(group), (host, port), service))
+        name = pod["metadata"]["name"]
+        self.sleepers.append(Sleeper(group, self.workload(group), name, (host, port), service))
         self.say(f"{group}: at zero replicas; its standby listens on {host}:{port}")
 
     def start_gateway(self) -> None:
@@ -309,6 +312,24 @@ class Demo:
             f"{sleeper.group}: ready after {waited:.0f} s; its Service ({host}:{port}) answers,"
         )
         self.say(f"{sleeper.group}: so its standby hands the requests it holds to the group")
+        self.standby_unready(sleeper)
+
+    def standby_unready(self, sleeper: Sleeper) -> None:
+        """Play the kubelet, which kwok does not run, for the standby's readiness probe.
+
+        Once the group is up its /ready fails, so its pod turns unready and the gateway stops
+        routing to it.
+        """
+        from kubernetes import client
+
+        host, port = sleeper.standby
+        if http_status(f"http://{host}:{port}/ready") != 503:
+            return
+        unready = {"type": "Ready", "status": "False", "reason": "ReadinessProbeFailed"}
+        client.CoreV1Api(self._api()).patch_namespaced_pod_status(
+            sleeper.pod, NAMESPACE, {"status": {"conditions": [unready]}}
+        )
+        self.say(f"{sleeper.group}: its standby's /ready now fails; pod {sleeper.pod} unready")
 
     def serve_forever(self) -> None:
         """Watch the standbys and the processes until interrupted."""
@@ -354,9 +375,10 @@ class Demo:
             f"  key      {self.key}  (Secret {NAMESPACE}/{KEY_SECRET})",
         ]
         for i, m in enumerate(models):
-            state = (
-                "at zero replicas, answered by its standby" if m.group in asleep else "1 pod, vLLM"
-            )
+            count = sum(e.group == m.group for e, _ in self.engines)
+            state = f"{count} pod on {m.engine}" if count == 1 else f"{count} pods on {m.engine}"
+            if m.group in asleep:
+                state = "at zero replicas, answered by its standby"
             aliases = f" (aliases: {', '.join(m.aliases)})" if m.aliases else ""
             lines.append(f"  {'models' if i == 0 else '':7s}  {m.served_name}{aliases}: {state}")
         first = awake[0]
@@ -370,7 +392,7 @@ class Demo:
             f"  curl -sN {self.url}/v1/completions {post} {body(model=first.served_name, **story)}",
         ]
         for m in sleeping:
-            wait = int(_default(self.values, "scaleFromZero", "waitSeconds"))
+            wait = int(coalesce(self.values)["scaleFromZero"]["waitSeconds"])
             lines += [
                 "",
                 f"Wake {m.served_name} (at zero replicas):",
@@ -385,18 +407,20 @@ class Demo:
         return lines
 
 
+def http_status(url: str) -> int:
+    """The status of a GET (0 when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:
+        return 0
+
+
 def alias(model: ServedModel) -> str:
     """The name a client would use: the first alias, else the served name."""
     return (model.aliases or (model.served_name,))[0]
-
-
-def _default(values: Mapping[str, Any], *path: str) -> Any:
-    from corral.check import coalesce
-
-    node: Any = coalesce(values)
-    for key in path:
-        node = node[key]
-    return node
 
 
 def port_free(port: int) -> bool:
