@@ -134,10 +134,8 @@ def ready_block(lines: list[str]) -> list[str]:
     return lines[start : end + 1]
 
 
-def test_make_demo_answers_wakes_the_sleeping_group_and_leaves_nothing() -> None:
-    # The default port, as README shows it, unless something else has it.
-    port = 8080 if port_free(8080) else free_port()
-    command = shell("make demo")
+def start(command: str, port: int) -> tuple[subprocess.Popen[str], Output]:
+    """`make demo` as its own terminal session would run it, its output read as it comes."""
     proc = subprocess.Popen(
         ["bash", "-c", command],
         cwd=ROOT,
@@ -147,7 +145,42 @@ def test_make_demo_answers_wakes_the_sleeping_group_and_leaves_nothing() -> None
         text=True,
         start_new_session=True,
     )
-    out = Output(proc)
+    return proc, Output(proc)
+
+
+def test_make_demo_down_stops_a_demo_while_its_engine_loads() -> None:
+    proc, out = start(shell("make demo"), free_port())
+    cluster = cluster_of(LocalSetup(ROOT))
+    try:
+        out.wait("chat: its log is", 10 * 60)
+        time.sleep(5)
+        started = tree(proc.pid) | set(cluster.pids())
+        bound = listeners_of(started)
+        assert len(bound) > 2  # the API server, etcd, the controllers
+        assert any("vllm" in Path(f"/proc/{p}/cmdline").read_text() for p in started if alive(p))
+        down = subprocess.run(
+            ["make", "-s", "demo-down"], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=STOP_TIMEOUT)
+    assert (down.returncode, down.stderr) == (0, "")
+    first, *rest = down.stdout.splitlines()
+    assert int(first.removeprefix("demo: stopping process ")) in started
+    assert rest == ["demo: down"]
+    assert out.lines[-1].endswith("] demo: stopped; nothing it started is running")
+    assert proc.returncode == 0
+    assert [p for p in started if alive(p)] == []
+    assert bound & set(listening().values()) == set()
+    assert not cluster.state.exists()
+
+
+def test_make_demo_answers_wakes_the_sleeping_group_and_leaves_nothing() -> None:
+    # The default port, as README shows it, unless something else has it.
+    port = 8080 if port_free(8080) else free_port()
+    command = shell("make demo")
+    proc, out = start(command, port)
     cluster = cluster_of(LocalSetup(ROOT))
     try:
         out.wait("Ctrl-C here", READY_TIMEOUT)
