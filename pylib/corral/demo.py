@@ -194,7 +194,7 @@ class Demo:
         proc = local.start(engine, [self.setup.engine_bin], log)
         self.engines.append((engine, proc))
         self.say(f"{group}: vLLM starting for pod {pod['metadata']['name']} on {host}:{port}")
-        self.say(f"{group}: its log is {log}")
+        self.say(f"{group}: its log is {self.setup.shown(log)}")
         return engine, proc
 
     def start(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
@@ -270,12 +270,13 @@ class Demo:
         """Fail in one line when a process the demo started has exited."""
         for engine, proc in self.engines:
             if proc.poll() is not None:
-                code, logs = proc.returncode, self.setup.logs
+                code, logs = proc.returncode, self.setup.shown(self.setup.logs)
                 raise ToolError(f"modelGroups.{engine.group}: vLLM exited with {code}; see {logs}")
         for name, proc in self.procs:
             if proc.poll() is not None:
                 raise ToolError(
-                    f"{name}: exited with {proc.returncode}; see {self.setup.logs / name}.log"
+                    f"{name}: exited with {proc.returncode}; "
+                    f"see {self.setup.shown(self.setup.logs / name)}.log"
                 )
 
     # Doing KEDA's part for groups at zero.

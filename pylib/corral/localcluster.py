@@ -60,6 +60,13 @@ class LocalSetup:
         """Where the demo's processes write their output."""
         return self.root / ".engine" / "logs" / "demo"
 
+    def shown(self, path: Path) -> Path:
+        """A path as the demo prints it: relative to the checkout, when inside it."""
+        try:
+            return path.relative_to(self.root)
+        except ValueError:
+            return path
+
     def missing(self) -> list[str]:
         """One line per piece that is not there: `<path>: <problem>; <fix>`."""
         if not (self.root / "ci" / "cluster.sh").is_file():
