@@ -108,6 +108,19 @@ python-lint: ## ruff (lint and format) and mypy --strict on the Python code
 pytest: ## Python tests
 	$(PY) -m pytest -q
 
+# Extra `corral demo` options, e.g. make demo DEMO_ARGS=--port=8081
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: ## The whole stack on this machine (local cluster, vLLM CPU build, SMG) answering requests; Ctrl-C stops it
+	@test -x $(VENV)/bin/corral || { echo "demo: .venv/bin/corral is missing; run \`make setup\`" >&2; exit 2; }
+	$(VENV)/bin/corral demo $(DEMO_ARGS)
+
+.PHONY: demo-down
+demo-down: ## Stop a running `make demo` and remove its cluster
+	@test -x $(VENV)/bin/corral || { echo "demo: .venv/bin/corral is missing; run \`make setup\`" >&2; exit 2; }
+	$(VENV)/bin/corral demo --down
+
 .PHONY: cluster-up
 cluster-up: ## Start the local test cluster (then: eval "$(bash ci/cluster.sh env)")
 	bash ci/cluster.sh up

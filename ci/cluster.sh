@@ -4,14 +4,17 @@
 # simulating GPU nodes (ci/cluster/nodes.yaml), the chart's CRDs installed and the
 # LeaderWorkerSet controller running out of cluster. Loopback only;
 # all state lives in .tools/cluster/state (KUBECONFIG=.tools/cluster/state/kubeconfig).
+# CLUSTER_NAME, CLUSTER_STATE and CLUSTER_CIDR (pod addresses) run another cluster beside that
+# one: `corral demo` runs corral-demo in .tools/cluster/demo with pods on 127.4.0.0/16.
 #   ci/cluster.sh up | down | env
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
 source "$root/ci/versions.env"
 bin="$root/.tools/cluster/bin"
-state="$root/.tools/cluster/state"
-name=corral-test
+state=${CLUSTER_STATE:-$root/.tools/cluster/state}
+name=${CLUSTER_NAME:-corral-test}
+cidr=${CLUSTER_CIDR:-127.1.0.0/16}
 export PATH="$bin:$PATH" KWOK_WORKDIR="$state/kwok" KUBECONFIG="$state/kubeconfig"
 export KUBECACHEDIR="$state/kubecache" KWOK_KUBE_VERSION="$K8S_VERSION" KWOK_RUNTIME=binary
 export KWOK_KUBE_APISERVER_BINARY="$bin/kube-apiserver" KWOK_ETCD_BINARY="$bin/etcd"
@@ -40,7 +43,8 @@ down() {
 up() {
   down
   mkdir -p "$state"
-  kwokctl create cluster --name "$name" --config "$root/ci/cluster/kwokctl.yaml" \
+  sed "s#127.1.0.0/16#$cidr#" "$root/ci/cluster/kwokctl.yaml" >"$state/kwokctl.yaml"
+  kwokctl create cluster --name "$name" --config "$state/kwokctl.yaml" \
     --kubeconfig "$KUBECONFIG" --wait 5m >"$state/create.log" 2>&1 \
     || { cat "$state/create.log" >&2; return 1; }
   kubectl apply -f "$root/ci/cluster/nodes.yaml" >/dev/null

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from corral.pods import ready as ready  # the tests import it from here
+
 ROOT = Path(__file__).resolve().parents[1]
 STATE = ROOT / ".tools" / "cluster" / "state"
 KUBECTL = ROOT / ".tools" / "cluster" / "bin" / "kubectl"
@@ -168,10 +170,3 @@ def prepare(namespace: str, example: Path) -> None:
                 }
             ),
         )
-
-
-def ready(pod: dict[str, Any]) -> bool:
-    """Whether the pod reports Ready."""
-    return any(
-        c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
-    )

@@ -10,20 +10,20 @@ pods by the chart's labels and routes to them.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from typing import Any
 
 import openai
 
 from conftest import ROOT
+from corral import pods
+from corral.pods import address, container_args
 from corral.render import Manifests
 from engines import serve
 from kube import ENV, get, kubectl, prepare, ready, release, wait_for
 from loopback import chat, free_port, processes, request, worker
 
 KEY = "sk-corral-cluster"
-STANDBY = ROOT / "chart" / "files" / "standby.py"
 
 
 def install(namespace: str, example: str, *sets: str) -> None:
@@ -36,35 +36,22 @@ def install(namespace: str, example: str, *sets: str) -> None:
 
 def serving_pods(namespace: str, *selector: str) -> list[dict[str, Any]]:
     """Ready pods the gateway's selector matches (and any further selector)."""
-    labels = ",".join(["app.kubernetes.io/instance=llm", "corral.dev/serving=true", *selector])
+    labels = pods.serving_selector("llm", *selector)
     return [p for p in get("pods", "-n", namespace, "-l", labels)["items"] if ready(p)]
 
 
-def address(pod: dict[str, Any]) -> tuple[str, int]:
-    """The pod's IP and the port the gateway dials."""
-    return pod["status"]["podIP"], int(pod["metadata"]["annotations"]["smg.ai/worker-ports"])
-
-
 def deployed_args(namespace: str, name: str) -> list[str]:
-    deployment = get("deployment", "-n", namespace, name)
-    return [str(a) for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]]
+    return container_args(get("deployment", "-n", namespace, name))
 
 
 def gateway(namespace: str, procs: list[subprocess.Popen[bytes]]) -> str:
     """SMG with the installed gateway's arguments, on loopback, watching the test cluster; its URL."""
     port = free_port()
-    replaced = {
-        "--host": "--host=127.0.0.1",
-        "--port": f"--port={port}",
-        "--prometheus-host": "--prometheus-host=127.0.0.1",
-        "--prometheus-port": f"--prometheus-port={free_port()}",
-    }
-    args = [
-        replaced.get(a.split("=")[0], a).replace("$(SMG_API_KEY)", KEY)
-        for a in deployed_args(namespace, "llm-corral-gateway")
-    ]
+    args = deployed_args(namespace, "llm-corral-gateway")
     assert "--service-discovery" in args
-    command = [sys.executable, "-m", "smg.launch_router", *args]
+    command = pods.gateway_command(
+        args, port=port, metrics_port=free_port(), env={"SMG_API_KEY": KEY}
+    )
     out = subprocess.DEVNULL
     procs.append(subprocess.Popen(command, env=ENV, stdout=out, stderr=out))
     return f"http://127.0.0.1:{port}"
@@ -174,12 +161,10 @@ def test_a_group_at_zero_is_answered_by_its_standby(namespace: str) -> None:
     host, port = address(standby)
     # The group's Service address, as the standby would dial it (no kube-proxy here).
     service_host, service_port = "127.2.0.1", free_port()
-    args = [
-        f"--backend={service_host}:{service_port}" if a.startswith("--backend=") else a
-        for a in deployed_args(namespace, "llm-corral-qwen-7b-standby")
-    ]
+    args = deployed_args(namespace, "llm-corral-qwen-7b-standby")
     with processes() as procs:
-        procs.append(subprocess.Popen([sys.executable, str(STANDBY), *args, f"--host={host}"]))
+        backend = f"{service_host}:{service_port}"
+        procs.append(subprocess.Popen(pods.standby_command(args, host=host, backend=backend)))
         assert f"--port={port}" in args
         url = gateway(namespace, procs)
         wait_for(lambda: "qwen-7b" in models(url), 60, "qwen-7b listed through its standby")

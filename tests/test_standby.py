@@ -8,6 +8,7 @@ where the group's Service would be. No engine listens there until a test starts 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -151,6 +152,19 @@ def test_concurrent_requests_are_all_held_counted_and_forwarded(asleep: Asleep) 
         client.join(timeout=30)
     assert answers == [200] * 8
     assert metrics(asleep)[("corral_standby_requests", "forwarded")] == 8
+
+
+@pytest.mark.parametrize("asleep", [2], indirect=True)
+def test_only_api_calls_count_as_demand(asleep: Asleep) -> None:
+    """SMG's discovery opens an HTTP/2 connection to every worker it finds (`PRI * HTTP/2.0`, to
+    see whether it speaks gRPC): the standby closes it, and it wakes nothing."""
+    host, port = asleep.standby.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+            assert conn.recv(1024) == b""  # closed, nothing answered
+    status, demand, _ = request(asleep.standby + "/status")
+    assert (status, demand) == (200, {"model": "qwen-7b", "waiting": 0, "recent": 0, "demand": 0})
 
 
 def metrics(asleep: Asleep) -> dict[tuple[str, str], float]:

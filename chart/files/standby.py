@@ -166,6 +166,10 @@ class Standby:
             while request := await read_request(reader):
                 if request.method == "GET":
                     await self.answer_get(request, writer)
+                elif request.method != "POST":
+                    # Not an API call: e.g. the HTTP/2 preface (PRI *) a gateway sends to see
+                    # whether a worker speaks gRPC. Closing tells it no; it is no demand.
+                    break
                 elif await self.hold():
                     self.answered["forwarded"] += 1
                     await self.forward(request, writer)

@@ -547,6 +547,46 @@ def fleet_diff_command(old: Path, new: Path, stacks: tuple[Path, ...], output: s
             click.echo(f"{head} other objects changed: {', '.join(change.impact.other)}")
 
 
+@cli.command("demo")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The checkout where `make setup` ran (default: this library's, else the current folder).",
+)
+@click.option(
+    "--values",
+    "values_file",
+    type=FILES,
+    help="The stack to run (default: the checkout's examples/demo.yaml).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8080,
+    show_default=True,
+    help="Gateway port on 127.0.0.1.",
+)
+@click.option("--down", "stop", is_flag=True, help="Stop a running demo and remove its cluster.")
+def demo_command(root: Path | None, values_file: Path | None, port: int, stop: bool) -> None:
+    """The whole stack here: local cluster, vLLM's CPU build, SMG; Ctrl-C stops everything."""
+    from corral import demo  # here: only `corral demo` needs the local cluster machinery
+    from corral.localcluster import LocalSetup
+
+    setup = LocalSetup((root or chart.CHECKOUT or Path.cwd()).resolve())
+    if stop:
+        demo.down(setup, click.echo)
+        return
+    demo.preflight(setup, port)
+    path = values_file or setup.root / "examples" / "demo.yaml"
+    if not path.is_file():
+        raise ValuesError(f"--values: {path} does not exist; pass the stack to run")
+    values = load(path)
+    problems = check(values, demo.RELEASE)
+    if problems:
+        _refuse([f"{path}: {line}" for line in problems])
+    demo.main(setup, values, port=port, echo=click.echo)
+
+
 @cli.command("test")
 def test_command() -> None:
     """Run the chart's helm-unittest suites with the pinned Helm."""
