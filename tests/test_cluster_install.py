@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conftest import CHART, EXAMPLES
+from corral.check import coalesce
+from corral.groups import enabled
+from corral.values import load
 from kube import get, kubectl, prepare, ready, release, wait_for
-
-PRODUCTS = yaml.safe_load((CHART / "presets" / "gpus.yaml").read_text())
 
 
 def pods(namespace: str) -> list[dict[str, Any]]:
@@ -26,14 +26,14 @@ def test_example_installs_and_every_pod_is_ready_on_its_gpus(example: Path, name
     prepare(namespace, example)
     done = release("install", namespace, "-f", example, "--wait", "--timeout", "4m")
     assert "STATUS: deployed" in done
-    values = yaml.safe_load(example.read_text())
-    groups = values["modelGroups"]
-    for name, group in groups.items():
+    # Each group as the chart resolves it: modelGroupDefaults with the group's own keys over it.
+    for resolved in enabled(coalesce(load(example))):
+        name, group = resolved.name, resolved.values
         # Deployments are Ready when helm --wait returns; a LeaderWorkerSet's leader and worker
         # pods come from its controller, so wait for replicas x nodes of them.
         # (An autoscaled group's count is its scaler's: at least one pod.)
-        scaled = group.get("autoscaling", {}).get("enabled", False)
-        expected = 0 if scaled else group.get("replicas", 1) * group.get("nodes", 1)
+        scaled = group["autoscaling"]["enabled"]
+        expected = 0 if scaled else group["replicas"] * group["nodes"]
 
         def group_ready(group_name: str = name, count: int = expected) -> list[dict[str, Any]]:
             found = [
@@ -47,16 +47,16 @@ def test_example_installs_and_every_pod_is_ready_on_its_gpus(example: Path, name
         group_pods = wait_for(
             group_ready, timeout=120, message=f"{expected or 'some'} ready pods of {name}"
         )
-        if group.get("nodes", 1) > 1:
+        if group["nodes"] > 1:
             roles = sorted(p["metadata"]["labels"]["corral.dev/role"] for p in group_pods)
             assert roles == ["leader"] + ["worker"] * (group["nodes"] - 1)
         assert group_pods, name
         for pod in group_pods:
             assert pod["status"]["phase"] == "Running", pod["metadata"]["name"]
             assert ready(pod), pod["metadata"]["name"]
-            gpu_type = group.get("gpus", {}).get("type")
+            gpu_type = group["gpus"]["type"]
             node = get("node", pod["spec"]["nodeName"])
-            product = PRODUCTS[gpu_type]["product"] if gpu_type else ""
+            product = resolved.profiles[gpu_type].get("product") if gpu_type else ""
             if product:
                 assert node["metadata"]["labels"]["nvidia.com/gpu.product"] == product
             else:

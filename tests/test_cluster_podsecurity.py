@@ -1,6 +1,7 @@
-"""Pod Security admission in a real API server. Every example installs into a namespace that
-enforces `baseline`, where its engines run; the gateway, standby and helper pods it runs there
-are then admitted under `restricted` too, and the engines are not (their images run as root)."""
+"""Pod Security admission in a real API server. Every example but the two that need `privileged`
+(below) installs into a namespace that enforces `baseline`, where its engines run; the gateway,
+standby and helper pods it runs there are then admitted under `restricted` too, and the engines
+are not (their images run as root)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from conftest import CHART, EXAMPLES, render
 from kube import KUBECTL, get, kubectl, prepare, release, run, wait_for
 
 ENFORCE = "pod-security.kubernetes.io/enforce"
-# Multi-node groups with RDMA add IPC_LOCK, which only `privileged` allows (below).
-BASELINE = [e for e in EXAMPLES if e.stem != "multinode"]
+# What only `privileged` allows, by example (below): multi-node groups with RDMA add IPC_LOCK;
+# the node cache mounts its root from the node (hostPath), in the agent and the model pods.
+PRIVILEGED = {"multinode": "IPC_LOCK", "node-cache": "hostPath volumes"}
+BASELINE = [e for e in EXAMPLES if e.stem not in PRIVILEGED]
 HELPERS = {"gateway", "standby", "test"}
 
 
@@ -124,10 +127,14 @@ def test_the_gateway_and_standby_come_up_in_a_restricted_namespace(namespace: st
     assert any("runAsNonRoot != true" in m for m in refused), refused
 
 
-def test_multi_node_rdma_groups_need_privileged(namespace: str) -> None:
-    """RDMA adds IPC_LOCK to the engine, beyond baseline: its pods are refused with that reason."""
-    (example,) = [e for e in EXAMPLES if e.stem == "multinode"]
+@pytest.mark.parametrize(
+    "example", [e for e in EXAMPLES if e.stem in PRIVILEGED], ids=lambda p: p.stem
+)
+def test_rdma_and_node_cache_pods_need_privileged(example: Path, namespace: str) -> None:
+    """RDMA's IPC_LOCK and the node cache's hostPath are beyond baseline: those pods are refused
+    with that reason."""
     enforce(namespace, "baseline")
+    prepare(namespace, example)
     release("install", namespace, "-f", example)
 
     def refusals() -> list[str]:
@@ -138,7 +145,9 @@ def test_multi_node_rdma_groups_need_privileged(namespace: str) -> None:
         ]
 
     messages = wait_for(refusals, timeout=90, message="a pod refused by Pod Security")
-    assert any('"baseline:latest"' in m and "IPC_LOCK" in m for m in messages), messages
+    assert any('"baseline:latest"' in m and PRIVILEGED[example.stem] in m for m in messages), (
+        messages
+    )
 
 
 def test_an_engine_made_non_root_by_values_runs_under_restricted(namespace: str) -> None:
