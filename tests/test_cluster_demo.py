@@ -134,13 +134,18 @@ def ready_block(lines: list[str]) -> list[str]:
     return lines[start : end + 1]
 
 
+# A user's shell: not inside `make test`'s make, whose variables would make `make demo` a sub-make
+# (with "Entering directory" lines in its output).
+SHELL_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+
+
 def start(command: str, port: int) -> tuple[subprocess.Popen[str], Output]:
     """`make demo` as its own terminal session would run it, its output read as it comes."""
     proc = subprocess.Popen(
         ["bash", "-c", command],
         cwd=ROOT,
         # As typed, unless the default port is taken.
-        env={**os.environ, **({} if port == 8080 else {"DEMO_ARGS": f"--port={port}"})},
+        env={**SHELL_ENV, **({} if port == 8080 else {"DEMO_ARGS": f"--port={port}"})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -160,7 +165,12 @@ def test_make_demo_down_stops_a_demo_while_its_engine_loads() -> None:
         assert len(bound) > 2  # the API server, etcd, the controllers
         assert any("vllm" in Path(f"/proc/{p}/cmdline").read_text() for p in started if alive(p))
         down = subprocess.run(
-            ["make", "-s", "demo-down"], cwd=ROOT, capture_output=True, text=True, timeout=300
+            ["make", "-s", "demo-down"],
+            cwd=ROOT,
+            env=SHELL_ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     finally:
         if proc.poll() is None:
