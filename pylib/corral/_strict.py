@@ -8,8 +8,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from corral import _yaml
 from corral.errors import ValuesError
 
@@ -26,12 +24,7 @@ def load(path: Path, name: str) -> dict[str, Any]:
     """The YAML file, checked; else ValuesError `<path>: <key.path>: <problem>`."""
     import jsonschema
 
-    try:
-        data = _yaml.load(path.read_text())
-    except OSError as err:
-        raise ValuesError(f"{path}: cannot read: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ValuesError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
+    data = _yaml.read(path)
     errors = sorted(
         jsonschema.Draft202012Validator(schema(name)).iter_errors(data),
         key=lambda e: list(map(str, e.absolute_path)),

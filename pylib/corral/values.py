@@ -16,12 +16,7 @@ from corral.errors import ValuesError
 
 def load(path: Path) -> dict[str, Any]:
     """Read one values file; an empty file is an empty map."""
-    try:
-        data = _yaml.load(path.read_text())
-    except OSError as err:
-        raise ValuesError(f"{path}: cannot read: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ValuesError(f"{path}: not valid YAML: {err}".splitlines()[0]) from None
+    data = _yaml.read(path)
     if data is None:
         return {}
     if not isinstance(data, dict):
