@@ -1,11 +1,13 @@
 """The node cache in a real API server with simulated GPU and CPU nodes: examples/node-cache.yaml
-installs, its cache agent lands on every GPU node and no other, its model pods mount the node's
+installs, one cache agent lands on every GPU node and no other (the H100 nodes' own agent preloading
+the release's models there, the shared agent elsewhere), its model pods mount the node's
 cache read-only where their engine loads from, and Pod Security finds nothing but the hostPath
 to object to in the agent.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -39,9 +41,30 @@ def test_agent_runs_on_every_gpu_node_and_pods_mount_the_node_cache(namespace: s
         return found if len(found) == len(gpu_nodes) and all(ready(p) for p in found) else []
 
     pods = wait_for(placed, timeout=120, message="a ready cache agent on every GPU node")
-    assert {p["spec"]["nodeName"] for p in pods} == gpu_nodes
-    ds = get("daemonset", "-n", namespace, "llm-corral-cache-agent")
-    assert ds["status"]["desiredNumberScheduled"] == len(gpu_nodes)
+    assert {p["spec"]["nodeName"] for p in pods} == gpu_nodes  # one agent per GPU node, no more
+    # preloadGroups: the H100 nodes (where both groups run) get an agent of their own that
+    # preloads both groups' models; the shared agent, preloading nothing, takes the other GPU nodes.
+    h100 = {
+        n["metadata"]["name"]
+        for n in get("nodes", "-l", "nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3")["items"]
+    }
+    assert h100
+    assert h100 < gpu_nodes
+    owners = {p["spec"]["nodeName"]: p["metadata"]["ownerReferences"][0]["name"] for p in pods}
+    assert {
+        n for n, o in owners.items() if o == "llm-corral-cache-agent-nvidia-h100-80gb-hbm3"
+    } == h100
+    assert {n for n, o in owners.items() if o == "llm-corral-cache-agent"} == gpu_nodes - h100
+    shared = get("daemonset", "-n", namespace, "llm-corral-cache-agent")
+    assert shared["status"]["desiredNumberScheduled"] == len(gpu_nodes - h100)
+    for pod in pods:
+        preloads = [
+            json.loads(arg.removeprefix("--preload="))["source"]
+            for arg in pod["spec"]["containers"][0]["command"]
+            if arg.startswith("--preload=")
+        ]
+        wanted = sorted(g["model"] for g in VALUES["modelGroups"].values())
+        assert sorted(preloads) == (wanted if pod["spec"]["nodeName"] in h100 else [])
     root = ROOT_DIR
     for pod in pods:
         volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "cache")
@@ -76,34 +99,38 @@ def test_agent_runs_on_every_gpu_node_and_pods_mount_the_node_cache(namespace: s
 
 def test_pod_security_objects_only_to_the_agents_host_path(namespace: str) -> None:
     rendered = helm("template", "llm", ROOT / "chart", "-n", namespace, "-f", EXAMPLE).stdout
-    (daemonset,) = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "DaemonSet"]
-    found = {}
-    for level in ("restricted", "baseline"):
-        kubectl(
-            "label",
-            "--overwrite",
-            "namespace",
-            namespace,
-            f"pod-security.kubernetes.io/warn={level}",
-        )
-        done = run(
-            KUBECTL,
-            "apply",
-            "-n",
-            namespace,
-            "--dry-run=server",
-            "-f",
-            "-",
-            stdin=yaml.safe_dump(daemonset),
-        )
-        found[level] = [line for line in done.stderr.splitlines() if line.startswith("Warning:")]
-    # restricted: non-root, no privilege escalation, capabilities dropped, seccomp all pass.
-    assert found == {
-        "restricted": [
-            'Warning: would violate PodSecurity "restricted:latest": restricted volume types '
-            '(volume "cache" uses restricted volume type "hostPath")'
-        ],
-        "baseline": [
-            'Warning: would violate PodSecurity "baseline:latest": hostPath volumes (volume "cache")'
-        ],
-    }
+    daemonsets = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "DaemonSet"]
+    assert len(daemonsets) == 2  # the shared agent and the H100 nodes' own
+    for daemonset in daemonsets:
+        found = {}
+        for level in ("restricted", "baseline"):
+            kubectl(
+                "label",
+                "--overwrite",
+                "namespace",
+                namespace,
+                f"pod-security.kubernetes.io/warn={level}",
+            )
+            done = run(
+                KUBECTL,
+                "apply",
+                "-n",
+                namespace,
+                "--dry-run=server",
+                "-f",
+                "-",
+                stdin=yaml.safe_dump(daemonset),
+            )
+            found[level] = [
+                line for line in done.stderr.splitlines() if line.startswith("Warning:")
+            ]
+        # restricted: non-root, no privilege escalation, capabilities dropped, seccomp all pass.
+        assert found == {
+            "restricted": [
+                'Warning: would violate PodSecurity "restricted:latest": restricted volume types '
+                '(volume "cache" uses restricted volume type "hostPath")'
+            ],
+            "baseline": [
+                'Warning: would violate PodSecurity "baseline:latest": hostPath volumes (volume "cache")'
+            ],
+        }, daemonset["metadata"]["name"]

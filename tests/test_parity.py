@@ -145,6 +145,10 @@ RULES: dict[str, tuple[dict[str, Any], str]] = {
         {"nodeCache": {"preload": [{"model": "s3://bkt/m"}], "agent": {"enabled": False}}},
         "nodeCache.preload: only the cache agent preloads; set nodeCache.agent.enabled true",
     ),
+    "preload-groups-no-agent": (
+        {"nodeCache": {"preloadGroups": True, "agent": {"enabled": False}}},
+        "nodeCache.preloadGroups: only the cache agent preloads; set nodeCache.agent.enabled true",
+    ),
     "s3-no-cache": (
         {"modelGroups": {"a": {"model": "s3://bkt/m", "cache": {"type": "none"}}}},
         "modelGroups.a.model: s3:// models are downloaded into the cache; set cache.type",

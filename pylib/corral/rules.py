@@ -42,6 +42,11 @@ def problems(values: Mapping[str, Any], groups: Iterable[Group], release: str = 
             "nodeCache.preload: only the cache agent preloads; "
             "set nodeCache.agent.enabled true or remove the preload"
         )
+    if node_cache.get("preloadGroups") and not node_cache["agent"]["enabled"]:
+        found.append(
+            "nodeCache.preloadGroups: only the cache agent preloads; "
+            "set nodeCache.agent.enabled true or preloadGroups false"
+        )
     tenants: set[str] = set()
     for tenant in gateway.get("tenants") or []:
         if tenant["name"] in tenants:
