@@ -9,12 +9,12 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
-from corral import _helm, capacity, chart, diff, fleet, plan, size, variants
+from corral import _helm, chart, plan, size
 from corral.check import check, check_files, coalesce
 from corral.compose import ModelGroup
 from corral.deploy import apply, context_namespace, remove
@@ -23,6 +23,9 @@ from corral.groups import profiles
 from corral.models import served_models
 from corral.render import parse, start_render, validate
 from corral.values import add_group, dump, load, merge
+
+if TYPE_CHECKING:
+    from corral import capacity, fleet
 
 FILES = click.Path(exists=True, dir_okay=False, path_type=Path)
 VALUES = click.argument("values", nargs=-1, required=True, type=FILES)
@@ -274,6 +277,8 @@ def render_command(
 @OUTPUT
 def diff_command(old: Path, new: Path, release: str, output: str) -> None:
     """Preview an upgrade from OLD to NEW values: which groups restart, scale or stay."""
+    from corral import diff
+
     files = [(path, load(path)) for path in (old, new)]
     with ExitStack() as running:
         # Both renders start before either check, so Helm runs them side by side meanwhile.
@@ -308,6 +313,8 @@ def diff_command(old: Path, new: Path, release: str, output: str) -> None:
 )
 def variants_command(base: Path, overrides: Path, out_dir: Path) -> None:
     """Expand BASE and each document of OVERRIDES into checked values files."""
+    from corral import variants
+
     expanded = variants.expand(load(base), variants.load_overrides(overrides), base.stem)
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = False
@@ -468,6 +475,8 @@ STACKS = click.argument("stacks", metavar="STACK...", nargs=-1, required=True, t
 def _fleet_checked(
     fleet_file: Path, stacks: tuple[Path, ...]
 ) -> tuple[fleet.Fleet, dict[str, Any]]:
+    from corral import fleet
+
     loaded, by_release = fleet.load_fleet(fleet_file), fleet.stacks_of(list(stacks))
     problems = fleet.problems(loaded, by_release)
     if problems:
@@ -494,6 +503,8 @@ def fleet_check_command(fleet_file: Path, stacks: tuple[Path, ...]) -> None:
 )
 def fleet_render_command(fleet_file: Path, stacks: tuple[Path, ...], out_dir: Path | None) -> None:
     """One Argo CD ApplicationSet per STACK, with every cluster's values (checked first)."""
+    from corral import fleet
+
     loaded, by_release = _fleet_checked(fleet_file, stacks)
     docs = {name: fleet.application_set(loaded, name, s) for name, s in by_release.items()}
     if out_dir is None:
@@ -515,6 +526,8 @@ def fleet_promote_command(fleet_file: Path, source: str, target: str) -> None:
 
     Each environment keeps its own overlays; each cluster its replicas and placement.
     """
+    from corral import fleet
+
     changed = fleet.promote(fleet_file, source, target)
     for line in changed or [f"environments.{target}: already as {source}"]:
         click.echo(line)
@@ -527,6 +540,8 @@ def fleet_promote_command(fleet_file: Path, source: str, target: str) -> None:
 @OUTPUT
 def fleet_diff_command(old: Path, new: Path, stacks: tuple[Path, ...], output: str) -> None:
     """What moving from fleet OLD to NEW changes per cluster and stack (as `corral diff`)."""
+    from corral import fleet
+
     loaded = [_fleet_checked(path, stacks) for path in (old, new)]
     found = fleet.changes(loaded[0][0], loaded[1][0], loaded[1][1])
     if output == "json":
@@ -642,6 +657,8 @@ def plan_command(
 
     Exit 1 when some group's pods would stay Pending (or its surge pod finds no room).
     """
+    from corral import capacity, fleet
+
     if inventory and fleet_file:
         raise click.UsageError("--inventory plans one cluster; with --fleet use --inventory-dir")
     if inventory_dir and not fleet_file:
