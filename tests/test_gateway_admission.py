@@ -74,9 +74,12 @@ def test_a_burst_beyond_permits_and_queue_is_refused_at_once_and_the_admitted_ar
             assert isinstance(body, dict)
             assert body["error"]["type"] == "rate_limit_error"
             assert body["error"]["code"] == "admission_queue_full"
-        # The queued ones waited for a permit: they finish about one engine delay (1 s) after
-        # the first ones.
-        assert sum(s > 1.5 for _, s, _ in served) == QUEUE
+        # The queued ones waited for a permit: with one engine delay (1 s) each, the first
+        # PERMITS take at least 1 s and the QUEUE after them at least 2 s (a loaded machine
+        # only adds to both; were they not queued, all would be served in about 1 s).
+        times = sorted(s for _, s, _ in served)
+        assert min(times) >= 0.95
+        assert min(times[PERMITS:]) >= 1.9, times
         print(
             f"burst {BURST}: {len(served)} served (max {max(s for _, s, _ in served):.2f} s), "
             f"{len(refused)} refused with 429 (max {max(s for _, s, _ in refused):.3f} s)"

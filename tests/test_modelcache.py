@@ -327,6 +327,8 @@ def test_agent_preloads_the_rendered_preload_list_checking_pins(
     with processes() as procs, open(log, "w") as out:
         procs.append(subprocess.Popen(argv, env=env, stdout=out))
         wait(lambda: _check(drift in log.read_text()))
+        # The agent counts the fetches' events on its next scan (every --interval).
+        wait(lambda: _check(_metrics(port)["corral_cache_models"] == 1))
         got = _metrics(port)
     assert got["corral_cache_misses_total"] == 1
     assert got["corral_cache_models"] == 1
