@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from corral.check import check
-from corral.flags import catalog, known_flags
+from corral.flags import CATALOG_DIR, catalog, help_lines, known_flags
 
 
 def group(engine: str, *args: str, **extra: Any) -> dict[str, Any]:
@@ -32,6 +32,15 @@ def test_catalogs_are_versioned_and_complete(name: str, flag_count: int, sample:
     assert f"{data['engine']}-{data['version']}" == name
     assert data["flag_count"] == len(data["flags"]) == flag_count
     assert sample in known_flags(name)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CATALOG_DIR / "help").glob("*.yaml")))
+def test_a_help_file_has_one_line_for_each_catalog_flag_and_no_other(name: str) -> None:
+    helps = help_lines(name)
+    assert list(helps) == [f["name"] for f in catalog(name)["flags"]]  # catalog order, none extra
+    too_long = {flag: len(line) for flag, line in helps.items() if not 0 < len(line) <= 160}
+    assert too_long == {}
+    assert {flag for flag, line in helps.items() if line != line.strip() or "\n" in line} == set()
 
 
 def test_negatable_booleans_have_their_no_form() -> None:

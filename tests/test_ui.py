@@ -16,6 +16,7 @@ from conftest import ROOT
 from corral import fit, size
 from corral.check import check, coalesce
 from corral.errors import ValuesError
+from corral.flags import help_lines
 from corral.groups import enabled
 from corral.ui.app import create_app
 from corral.ui.catalog import load_catalog
@@ -230,7 +231,15 @@ def test_the_flag_catalog_endpoint_serves_the_engines_catalog() -> None:
         "choices": None,
         "negatable": False,
         "deprecated": False,
+        "help": help_lines("vllm-0.33.0").get("--max-num-seqs", ""),
     } in vllm["flags"]
+    sglang = client().get("/api/flags/sglang").json
+    assert sglang is not None
+    helps = {f["name"]: f["help"] for f in sglang["flags"]}
+    assert helps == help_lines("sglang-0.5.23")
+    assert helps["--chunked-prefill-size"].startswith(
+        "Largest number of tokens processed per prefill"
+    )
     assert len(vllm["flags"]) == 320
     assert client().get("/api/flags/custom").json == {"version": "", "flags": []}
 

@@ -19,6 +19,7 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from conftest import CHART, HELMS, ROOT, corral
+from corral.flags import help_lines
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
@@ -145,6 +146,25 @@ def test_compose_size_fix_and_download_a_group(ui: str, browser: WebDriver, tmp_
     settled(browser, "#status", "corral check: ok")
     assert field.get_attribute("aria-invalid") is None
 
+    # A misspelt engine flag gets corral check's line beside the field; the catalog look-up then
+    # shows Corral's own line on what the right flag does, and adds it.
+    type_into(browser, "#f-extraArgs", "--max-num-seq=64")
+    settled(browser, "#status", "corral check: 1 problem(s)")
+    assert text_of(browser, '.problem[data-slot="extraArgs"]') == (
+        f'modelGroups.{GROUP}.extraArgs[0]: unknown vllm 0.33.0 flag "--max-num-seq"; '
+        'did you mean "--max-num-seqs"?'
+    )
+    browser.find_element(By.ID, "f-extraArgs").clear()
+    type_into(browser, "#flag-lookup", "--max-num-seqs")
+    assert text_of(browser, "#flag-help") == help_lines("vllm-0.33.0").get("--max-num-seqs", "")
+    assert text_of(browser, "#flag-facts") == "--max-num-seqs: takes an integer."
+    browser.find_element(By.ID, "flag-add").click()
+    extra = browser.find_element(By.ID, "f-extraArgs")
+    assert extra.get_attribute("value") == "--max-num-seqs="
+    extra.send_keys("64")
+    settled(browser, "#status", "corral check: ok")
+    assert text_of(browser, '.problem[data-slot="extraArgs"]') == ""
+
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "ui.png"))
     browser.find_element(By.ID, "download").click()
@@ -167,6 +187,7 @@ def test_compose_size_fix_and_download_a_group(ui: str, browser: WebDriver, tmp_
                 "revision": "0123456789abcdef0123456789abcdef01234567",
                 "gpus": {"count": 1, "type": "h100-80gb"},
                 "settings": {"maxContextLength": 8192, "gpuMemoryFraction": 0.85},
+                "extraArgs": ["--max-num-seqs=64"],
             }
         }
     }
@@ -188,10 +209,11 @@ def test_compose_size_fix_and_download_a_group(ui: str, browser: WebDriver, tmp_
     )
     pod = engine["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["args"][-3:] == [
+    assert container["args"][-4:] == [
         "--tensor-parallel-size=1",
         "--max-model-len=8192",
         "--gpu-memory-utilization=0.85",
+        "--max-num-seqs=64",
     ]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert pod["nodeSelector"]["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"

@@ -241,16 +241,19 @@ def tradeoffs() -> dict[str, str]:
 
 
 def engine_flags(engine: str) -> dict[str, Any]:
-    """The engine's flag catalog as the page lists it (empty for an engine without one)."""
+    """The engine's flag catalog as the page lists it, with help lines (empty without a catalog)."""
     preset = chart.engine_presets().get(engine) or {}
     name = preset.get("catalog")
     if not name:
         return {"version": "", "flags": []}
     data = flags.catalog(name)
+    helps = flags.help_lines(name)
     keep = ("name", "aliases", "type", "choices", "negatable", "deprecated")
     return {
         "version": f"{data['engine']} {data['version']}",
-        "flags": [{k: f.get(k) for k in keep} for f in data["flags"]],
+        "flags": [
+            {**{k: f.get(k) for k in keep}, "help": helps.get(f["name"], "")} for f in data["flags"]
+        ],
     }
 
 

@@ -214,7 +214,9 @@ async function loadFlags() {
   const data = await (await fetch(`/api/flags/${encodeURIComponent($("#f-engine").value)}`)).json();
   flags = data.flags;
   $("#catalog-version").textContent = data.version || "engine's (none for this engine)";
-  $("#flag-names").replaceChildren(...flags.map((f) => Object.assign(document.createElement("option"), { value: f.name })));
+  $("#flag-names").replaceChildren(
+    ...flags.map((f) => Object.assign(document.createElement("option"), { value: f.name, label: f.help || f.name })),
+  );
   lookup();
 }
 
@@ -222,10 +224,13 @@ function lookup() {
   const flag = flags.find((f) => f.name === $("#flag-lookup").value.trim());
   $("#flag-add").disabled = !flag;
   if (!flag) {
+    $("#flag-help").textContent = "";
     $("#flag-facts").textContent = "";
     return;
   }
-  const parts = [`takes ${flag.type === "bool" ? "no value (a switch)" : `a ${flag.type}`}`];
+  $("#flag-help").textContent = flag.help;
+  const kinds = { bool: "no value (a switch)", int: "an integer", float: "a number", str: "a string", list: "a list" };
+  const parts = [`takes ${kinds[flag.type] || `a ${flag.type}`}`];
   if (flag.choices) parts.push(`one of ${flag.choices.join(", ")}`);
   if (flag.aliases.length) parts.push(`also spelled ${flag.aliases.join(", ")}`);
   if (flag.negatable) parts.push(`negated as --no-${flag.name.slice(2)}`);
