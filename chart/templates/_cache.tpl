@@ -98,9 +98,11 @@ Usage: {{ include "corral.cache.groupPreloads" $ | fromYaml }}
 
 {{/*
 corral.cache.agent: one cache agent DaemonSet. Without a product it is the shared agent on every
-GPU node (less any affinity given); with one, the agent of that product's nodes, named and selected
-by the product too. A model listed twice (in nodeCache.preload and as a group's) is preloaded once.
-Usage: {{ include "corral.cache.agent" (dict "ctx" $ "preload" $entries "product" "NVIDIA-L4" "affinity" $affinity) }}
+GPU node but those of the products in `avoid`; with one, the agent of that product's nodes, named
+and selected by the product too. A model listed twice (in nodeCache.preload and as a group's) is
+preloaded once.
+Usage: {{ include "corral.cache.agent" (dict "ctx" $ "preload" $entries "product" "NVIDIA-L4") }}
+       {{ include "corral.cache.agent" (dict "ctx" $ "preload" $entries "avoid" $products) }}
 */}}
 {{- define "corral.cache.agent" -}}
 {{- $ctx := .ctx -}}
@@ -166,9 +168,16 @@ spec:
       nodeSelector:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      {{- with .affinity }}
+      {{- with .avoid }}
       affinity:
-        {{- toYaml . | nindent 8 }}
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+              - matchExpressions:
+                  - key: nvidia.com/gpu.product
+                    operator: NotIn
+                    values:
+                      {{- toYaml . | nindent 22 }}
       {{- end }}
       {{- with $a.tolerations }}
       tolerations:
